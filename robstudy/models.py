@@ -18,7 +18,7 @@ from .core import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 # %% auto 0
 __all__ = ['FAMILIES', 'MODEL_DEFAULTS', 'RECIPES', 'build_model', 'count_parameters', 'zoo_grid', 'model_id', 'training_subset',
-           'train_model', 'CheckpointError', 'save_checkpoint', 'load_checkpoint']
+           'train_model', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'train_models']
 
 # %% ../nbs/03_models.ipynb
 FAMILIES = ("logreg", "mlp", "cnn")
@@ -143,3 +143,18 @@ def load_checkpoint(path_stem, device="cpu") -> tuple:
     except Exception as e:
         raise CheckpointError(f"checkpoint {stem} is corrupt or does not match its config: {e}") from e
     return model.to(device).eval(), rec
+
+# %% ../nbs/03_models.ipynb
+def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
+                 x: torch.Tensor,        # training images
+                 y: torch.Tensor,        # training labels
+                 n_classes: int,
+                 device="cpu",
+                 progress=None           # optional callable(done, total) after each model
+                ) -> list:
+    "Train every config; returns [(model, info), ...] in the order of `cfgs`."
+    out = []
+    for i, cfg in enumerate(cfgs):
+        out.append(train_model(cfg, x, y, n_classes, device=device))
+        if progress: progress(i + 1, len(cfgs))
+    return out
