@@ -78,6 +78,8 @@ def tensor_fingerprint(*arrays,  # torch tensors or numpy arrays
     return h.hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb
+_UMASK = os.umask(0); os.umask(_UMASK)
+
 def atomic_write_bytes(path: str | Path,  # where the file should end up
                        data: bytes       # its full contents
                       ) -> Path:
@@ -85,6 +87,7 @@ def atomic_write_bytes(path: str | Path,  # where the file should end up
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)

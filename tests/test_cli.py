@@ -1,0 +1,103 @@
+"""The `robstudy` command end to end: run, resume, report, bad input."""
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TINY = ["zoo=tiny", "device=cpu", "progress=false"]
+
+
+def _run(cmd, *args, cwd):
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    "A tiny study run once, then run again, in its own folder."
+    import shutil, sys
+    d = tmp_path_factory.mktemp("study")
+    exe = Path(sys.executable).parent / "robstudy"
+    cmd = [str(exe)]
+    first = _run(cmd, "run", *TINY, cwd=d)
+    second = _run(cmd, "run", *TINY, cwd=d)
+    report = _run(cmd, "report", *TINY, cwd=d)
+    return dict(dir=d, cmd=cmd, first=first, second=second, report=report)
+
+
+def test_run_trains_and_evaluates(study):
+    r = study["first"]
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"8 models × 21 settings: trained 8, loaded 0, evaluated 168, reused 0", r.stdout), r.stdout
+    ev = pd.read_parquet(study["dir"] / "runs/digits/tables/evals.parquet")
+    assert len(ev) == 8 * 21 and ev["n"].eq(539).all() and ev.correct.le(ev.n).all()
+
+
+def test_rerun_reuses_everything(study):
+    r = study["second"]
+    assert r.returncode == 0, r.stderr
+    assert "trained 0, loaded 0, evaluated 0, reused 168" in r.stdout, r.stdout
+
+
+def test_same_seed_same_numbers(study, tmp_path):
+    other = _run(study["cmd"], "run", *TINY, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    a = pd.read_parquet(study["dir"] / "runs/digits/tables/evals.parquet")
+    b = pd.read_parquet(tmp_path / "runs/digits/tables/evals.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_report_renders_offline_html(study):
+    r = study["report"]
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = study["dir"] / "reports/digits"
+    html = (out / "effective_robustness.html").read_text()
+    assert "Effective robustness: study" in html and "Per-shift table" in html
+    assert html.count("data:image/png;base64") >= 2, "figures must be embedded"
+    external = re.findall(r"""<(?:script|link|img|iframe)[^>]+(?:src|href)=["'](?:https?:)?//""", html)
+    assert not external, external
+    figs = json.loads((out / "effective_robustness.json").read_text())
+    assert figs["n_models"] == 8 and len(figs["per_shift"]) == 4
+    assert -1 <= figs["per_shift"][0]["pearson"] <= 1
+    assert figs["provenance"]["versions"]["torch"]
+    index = (study["dir"] / "reports/index.html").read_text()
+    assert "digits/effective_robustness.html" in index and "class='ok'" in index
+
+
+@pytest.mark.parametrize("override,expect", [
+    ("study=nope", "Available options in 'study'"),
+    ("zoo=huge", "Available options in 'zoo'"),
+    ("shifts=nope", "Available options in 'shifts'"),
+    ("shifts.names=[fog9]", "unknown shift 'fog9'; expected one of"),
+    ("zoo.families=[vit9]", "unknown model family 'vit9'"),
+])
+def test_bad_names_fail_with_choices(robstudy_cmd, tmp_path, override, expect):
+    r = _run(robstudy_cmd, "run", override, "device=cpu", cwd=tmp_path)
+    assert r.returncode != 0
+    assert expect in r.stdout + r.stderr, r.stdout + r.stderr
+    assert not (tmp_path / "runs/digits/models").exists(), "nothing may be trained before the names are checked"
+
+
+def test_report_before_run_is_an_error(robstudy_cmd, tmp_path):
+    r = _run(robstudy_cmd, "report", *TINY, cwd=tmp_path)
+    assert r.returncode != 0 and "run `robstudy run study=digits` first" in r.stdout + r.stderr
+
+
+def test_failed_report_is_marked_failed(study, tmp_path):
+    import nbformat
+    nbs = tmp_path / "nbs"; nbs.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("study_dir = ''\nconfig = {}\nfigures_path = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("raise RuntimeError('the data went missing')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbs / "boom.ipynb")
+    r = _run(study["cmd"], "report", *TINY, f"+report.dir={nbs}", "report.notebooks=[boom]", cwd=study["dir"])
+    assert r.returncode != 0
+    out = study["dir"] / "reports/digits"
+    assert not (out / "boom.html").exists() and (out / "boom.failed.ipynb").exists()
+    rec = json.loads((out / "boom.record.json").read_text())
+    assert rec["status"] == "failed" and "the data went missing" in rec["error"]
+    index = (study["dir"] / "reports/index.html").read_text()
+    assert "class='failed'" in index and "the data went missing" in index
