@@ -265,7 +265,8 @@ def _testbed_sizes(metadata, models: np.ndarray, cols: list, r: np.ndarray, c: n
         raise IngestError(p, w, f"{cols[c[k]]}_dataset_size", f"empty, but {path} has an accuracy for model {models[r[k]]!r} "
                           f"on {cols[c[k]]!r}; expected its test-set size")
     other = meta.loc[row_of, [k for k in meta.columns if k != "model" and not k.endswith("_dataset_size")]].reset_index(drop=True)
-    return n, other, _source(metadata, "testbed-metadata")
+    src = dict(_source(metadata, "testbed-metadata"), models_not_in_table=int((~meta.model.isin(models)).sum()))
+    return n, other, src
 
 def _model_types(model_types, models: np.ndarray, locate):
     "The testbed's model_type / nat_model_type per model of the results table."
@@ -385,7 +386,7 @@ def read_timm(paths_or_folder,            # a folder holding results-*.csv, or a
         md = _read_csv(metadata, dtype=str); mloc = _csv_locator(metadata)
         _check_text(md, "model", mloc, "architecture name"); _check_unique(md, ["model"], mloc, "architecture")
         models = models.merge(md.rename(columns={"model": "architecture"}), on="architecture", how="left")
-        sources.append(_source(metadata, "timm-metadata"))
+        sources.append(dict(_source(metadata, "timm-metadata"), models_without_pretrain=int(models.pretrain.isna().sum())))
     models["source"] = "timm"
     names = sorted(long.setting_id.unique(), key=lambda s: (s != "imagenet", s))
     settings = _apply_roles(_settings_frame([timm_setting(s, set(names)) for s in names]), roles, files[0])
