@@ -1,0 +1,38 @@
+# robstudy: two commands on a fresh machine.
+#   make study   create .venv, install, run the default study, render its report (prints the report's path)
+#   make test    create .venv, install, run every test (nbdev_test over the notebooks, then pytest)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# re-install when the packaging or the dependencies change
+STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
+ARGS ?=
+
+.PHONY: install study report test test-notebooks test-pytest bench clean-runs
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# the CPU build of torch first: the range in settings.ini then installs nothing more
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+study: install
+	$(BIN)/robstudy study $(ARGS)
+
+report: install
+	$(BIN)/robstudy report $(ARGS)
+
+test: install
+	$(BIN)/nbdev_test --n_workers 2 --do_print
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: install
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-runs:
+	rm -rf runs
