@@ -15,9 +15,9 @@ from scipy import stats
 from .core import Tables
 
 # %% auto 0
-__all__ = ['TRANSFORMS', 'COV_TYPES', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',
+__all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',
            'LinearTrend', 'binomial_weights', 'linear_trend', 'effective_robustness', 'TrendFit', 'setting_accuracy',
-           'select_models', 'fit_tables']
+           'select_models', 'fit_tables', 'bootstrap_indices', 'BootstrapTrend', 'bootstrap_trend']
 
 # %% ../nbs/06_fits.ipynb
 TRANSFORMS = ("probit", "logit", "linear")
@@ -160,6 +160,31 @@ def binomial_weights(y,                         # OOD accuracies (fractions)
     w = 1 / var
     return w / w.mean()
 
+def _fit_axes(x, y, transform, weights, n_x, n_y, eps):
+    "Validate, clip and transform accuracies; resolve weights. Returns (zx, zy, weights or None, n_clipped)."
+    _check_transform(transform)
+    x, y = as_accuracies(x, "x (ID accuracy)"), as_accuracies(y, "y (OOD accuracy)")
+    if len(x) != len(y): raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) < 3: raise ValueError(f"a linear trend needs at least 3 models, got {len(x)}")
+    if np.ptp(x) == 0: raise ValueError(f"all {len(x)} ID accuracies equal {x[0]}: the slope is undefined; the baseline needs models of different ID accuracy")
+    n_clipped = 0
+    if transform != "linear":
+        xc = clip_accuracies(x, n_x, eps, "ID accuracies"); yc = clip_accuracies(y, n_y, eps, "OOD accuracies")
+        n_clipped = int((xc != x).sum() + (yc != y).sum())
+    else: xc, yc = x, y
+    w = None
+    if weights is not None:
+        if isinstance(weights, str):
+            if weights != "binomial": raise ValueError(f"weights must be None, an array or 'binomial', got {weights!r}")
+            if n_y is None: raise ValueError("weights='binomial' needs the OOD test-set sizes n_y")
+            w = binomial_weights(y, n_y, transform)
+        else:
+            w = np.asarray(weights, dtype=float).reshape(-1)
+            if w.shape != x.shape or not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError(f"weights must be {len(x)} finite positive numbers, got shape {w.shape}")
+            w = w / w.mean()
+    return transform_accuracy(xc, transform), transform_accuracy(yc, transform), w, n_clipped
+
 def linear_trend(x,                          # ID accuracies (fractions), one per model
                  y,                          # OOD accuracies (fractions), one per model
                  transform: str = "probit",  # fitting axis: 'probit', 'logit' or 'linear'
@@ -172,39 +197,18 @@ def linear_trend(x,                          # ID accuracies (fractions), one pe
                 ) -> LinearTrend:
     "Fit T(y) = a + b T(x) by OLS/WLS (statsmodels) on transformed accuracy axes."
     import statsmodels.api as sm
-    _check_transform(transform)
     if cov_type not in COV_TYPES: raise ValueError(f"unknown cov_type {cov_type!r}: expected one of {COV_TYPES}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    x, y = as_accuracies(x, "x (ID accuracy)"), as_accuracies(y, "y (OOD accuracy)")
-    if len(x) != len(y): raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if len(x) < 3: raise ValueError(f"a linear trend needs at least 3 models, got {len(x)}")
-    if np.ptp(x) == 0: raise ValueError(f"all {len(x)} ID accuracies equal {x[0]}: the slope is undefined; the baseline needs models of different ID accuracy")
-    n_clipped = 0
-    if transform != "linear":
-        xc = clip_accuracies(x, n_x, eps, "ID accuracies"); yc = clip_accuracies(y, n_y, eps, "OOD accuracies")
-        n_clipped = int((xc != x).sum() + (yc != y).sum())
-    else: xc, yc = x, y
-    zx, zy = transform_accuracy(xc, transform), transform_accuracy(yc, transform)
+    zx, zy, w, n_clipped = _fit_axes(x, y, transform, weights, n_x, n_y, eps)
     X = sm.add_constant(zx, has_constant="add")
-    if weights is None: model = sm.OLS(zy, X)
-    else:
-        if isinstance(weights, str):
-            if weights != "binomial": raise ValueError(f"weights must be None, an array or 'binomial', got {weights!r}")
-            if n_y is None: raise ValueError("weights='binomial' needs the OOD test-set sizes n_y")
-            w = binomial_weights(y, n_y, transform)
-        else:
-            w = np.asarray(weights, dtype=float).reshape(-1)
-            if w.shape != x.shape or not np.isfinite(w).all() or (w <= 0).any():
-                raise ValueError(f"weights must be {len(x)} finite positive numbers, got shape {w.shape}")
-            w = w / w.mean()
-        model = sm.WLS(zy, X, weights=w)
+    model = sm.OLS(zy, X) if w is None else sm.WLS(zy, X, weights=w)
     res = model.fit(cov_type=cov_type)
     params, cov = np.asarray(res.params), np.asarray(res.cov_params())
     if not np.isfinite(params).all(): raise ValueError("the fit gave non-finite coefficients; check the inputs")
-    return LinearTrend(slope=float(params[1]), intercept=float(params[0]), r2=float(res.rsquared), n=int(len(x)),
+    return LinearTrend(slope=float(params[1]), intercept=float(params[0]), r2=float(res.rsquared), n=int(len(zx)),
                        transform=transform, slope_se=float(np.sqrt(cov[1, 1])), intercept_se=float(np.sqrt(cov[0, 0])),
                        cov=cov, alpha=alpha, cov_type=cov_type, resid_var=float(res.scale), df_resid=float(res.df_resid),
-                       weighted=weights is not None, n_clipped=n_clipped, results=res)
+                       weighted=w is not None, n_clipped=n_clipped, results=res)
 
 # %% ../nbs/06_fits.ipynb
 def effective_robustness(trend: LinearTrend,  # the baseline line
@@ -342,3 +346,89 @@ def fit_tables(tables: Tables,              # the study's tables (models, settin
     per = per.merge(meta, on="model_id", how="left", suffixes=("", "_meta"))
     return TrendFit(trend=trend, per_model=per, baseline=baseline, x_setting=x_setting,
                     y_setting=y_setting if isinstance(y_setting, str) else list(y_setting))
+
+# %% ../nbs/06_fits.ipynb
+BOOT_BLOCK = 64  # resamples drawn and fitted together (small: the count matrix stays in cache); each block has its own seed
+
+def bootstrap_indices(n: int,            # number of models
+                      n_boot: int,       # number of resamples
+                      seed: int = 0      # seed of the resampling
+                     ):
+    "Yield the bootstrap index matrices (up to BOOT_BLOCK x n) in order; block k is drawn from seed [seed, k]."
+    dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64
+    for k, start in enumerate(range(0, n_boot, BOOT_BLOCK)):
+        yield np.random.default_rng([int(seed), k]).integers(0, n, (min(BOOT_BLOCK, n_boot - start), n), dtype=dtype)
+
+@dataclass
+class BootstrapTrend:
+    "Slopes and intercepts of a line refitted on bootstrap resamples of the baseline models."
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    transform: str
+    alpha: float = 0.05
+    seed: int = 0
+    n_degenerate: int = 0   # resamples dropped because all their ID accuracies were equal
+
+    @property
+    def n_boot(self) -> int: return len(self.slopes)
+
+    def predict_z(self, x_acc, chunk: int = 256):
+        "Resampled lines at ID accuracies `x_acc`: an (n_boot, len(x_acc)) array on the fitting axis."
+        z = transform_accuracy(np.clip(np.atleast_1d(np.asarray(x_acc, dtype=float)), 1e-12, 1 - 1e-12), self.transform)
+        return self.intercepts[:, None] + self.slopes[:, None] * z[None, :]
+
+    def band(self, x_acc):
+        "Percentile band (lo, hi) of the line at ID accuracies `x_acc`, as fractions."
+        q = np.quantile(self.predict_z(x_acc), [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+        return inverse_transform(q[0], self.transform), inverse_transform(q[1], self.transform)
+
+    def er_interval(self, x, y, chunk: int = 256):
+        "Percentile interval (lo, hi) of each model's effective robustness over the resampled lines."
+        x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+        lo, hi = np.empty(len(x)), np.empty(len(x))
+        for s in range(0, len(x), chunk):
+            qz = np.quantile(self.predict_z(x[s:s + chunk]), [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+            hi[s:s + chunk] = y[s:s + chunk] - inverse_transform(qz[0], self.transform)
+            lo[s:s + chunk] = y[s:s + chunk] - inverse_transform(qz[1], self.transform)
+        return lo, hi
+
+    def to_dict(self) -> dict:
+        "Summary of the resampled coefficients as plain python."
+        qs = [self.alpha / 2, 0.5, 1 - self.alpha / 2]
+        return {"n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha, "transform": self.transform,
+                "n_degenerate": self.n_degenerate,
+                "slope_quantiles": np.quantile(self.slopes, qs).tolist(), "intercept_quantiles": np.quantile(self.intercepts, qs).tolist(),
+                "slope_se": float(self.slopes.std(ddof=1)), "intercept_se": float(self.intercepts.std(ddof=1))}
+
+def bootstrap_trend(x,                         # ID accuracies (fractions) of the baseline models
+                    y,                         # OOD accuracies (fractions)
+                    transform: str = "probit", # fitting axis
+                    n_boot: int = 10_000,      # number of resamples
+                    seed: int = 0,             # resampling seed
+                    weights=None,              # None, per-point weights, or 'binomial' (needs n_y)
+                    alpha: float = 0.05,       # 1 - confidence level of the percentile intervals
+                    n_x=None, n_y=None,        # test-set sizes (clipping; binomial weights)
+                    eps: float = 1e-4          # clip margin when n is not given
+                   ) -> BootstrapTrend:
+    "Pairs bootstrap of the (weighted) least-squares line over models, vectorized in numpy."
+    if n_boot < 1: raise ValueError(f"n_boot must be a positive number of resamples, got {n_boot}")
+    zx, zy, w, _ = _fit_axes(x, y, transform, weights, n_x, n_y, eps)
+    cx, cy = zx.mean(), zy.mean()
+    zx, zy = zx - cx, zy - cy
+    w1 = np.ones_like(zx) if w is None else w
+    terms = np.stack([w1, w1 * zx, w1 * zy, w1 * zx * zx, w1 * zx * zy])  # per-model terms of the sums
+    n, slopes, inters, s = len(zx), np.empty(n_boot), np.empty(n_boot), 0
+    for idx in bootstrap_indices(n, n_boot, seed):
+        k = len(idx)  # how often each model is drawn in each resample, then all sums at once
+        counts = np.bincount((idx + (np.arange(k) * n)[:, None]).ravel(), minlength=k * n).reshape(k, n)
+        # einsum, not BLAS: single-threaded and small, so it does not fight other processes for cores
+        sw, sx, sy, sxx, sxy = np.einsum("ij,kj->ki", counts.astype(np.float64), terms)
+        mx, my = sx / sw, sy / sw
+        with np.errstate(invalid="ignore", divide="ignore"): b = (sxy - sw * mx * my) / (sxx - sw * mx * mx)
+        slopes[s:s + k] = b; inters[s:s + k] = my - b * mx; s += k
+    # back to the uncentred axes: y - cy = a' + b (x - cx)  =>  a = a' + cy - b cx
+    inters = inters + cy - slopes * cx
+    bad = ~np.isfinite(slopes) | (np.abs(slopes) > 1e12)
+    if bad.all(): raise ValueError("every bootstrap resample had a constant ID accuracy; the baseline needs more distinct models")
+    if bad.any(): warnings.warn(f"{int(bad.sum())} of {n_boot} bootstrap resamples had a constant ID accuracy and were dropped", stacklevel=2)
+    return BootstrapTrend(slopes[~bad], inters[~bad], transform, alpha, seed, int(bad.sum()))
