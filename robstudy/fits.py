@@ -240,16 +240,17 @@ def effective_robustness(trend: LinearTrend,  # the baseline line
     return pd.DataFrame({"x": x, "y": y, "predicted": pred, "er": er, "er_se": se, "er_lo": er - q * se, "er_hi": er + q * se})
 
 # %% ../nbs/06_fits.ipynb
-BOOT_BLOCK = 64  # resamples drawn and fitted together (small: the count matrix stays in cache); each block has its own seed
+BOOT_BLOCK = 64  # resamples drawn and fitted together (small: the count matrix stays in cache)
 
 def bootstrap_indices(n: int,            # number of models
                       n_boot: int,       # number of resamples
                       seed: int = 0      # seed of the resampling
                      ):
-    "Yield the bootstrap index matrices (up to BOOT_BLOCK x n) in order; block k is drawn from seed [seed, k]."
+    "Yield the bootstrap index matrices (BOOT_BLOCK x n, the last one shorter) in order, from one seeded generator."
+    rng = np.random.default_rng(int(seed))
     dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64
-    for k, start in enumerate(range(0, n_boot, BOOT_BLOCK)):
-        yield np.random.default_rng([int(seed), k]).integers(0, n, (min(BOOT_BLOCK, n_boot - start), n), dtype=dtype)
+    for start in range(0, n_boot, BOOT_BLOCK):
+        yield rng.integers(0, n, (min(BOOT_BLOCK, n_boot - start), n), dtype=dtype)
 
 @dataclass
 class BootstrapTrend:
