@@ -235,7 +235,7 @@ def effective_robustness(trend: LinearTrend,  # the baseline line
         ny = np.broadcast_to(np.asarray(n_y, dtype=float), y.shape)
         py = (y * ny + 0.5) / (ny + 1)
         var = var + py * (1 - py) / ny
-    q = stats.norm.ppf(1 - trend.alpha / 2)
+    q = stats.t.ppf(1 - trend.alpha / 2, trend.df_resid)  # t, not normal: honest for small baselines
     er = y - pred; se = np.sqrt(var)
     return pd.DataFrame({"x": x, "y": y, "predicted": pred, "er": er, "er_se": se, "er_lo": er - q * se, "er_hi": er + q * se})
 
