@@ -14,8 +14,8 @@ from scipy import stats
 from .fits import LinearTrend, linear_trend, transform_accuracy, inverse_transform, clip_accuracies
 
 # %% auto 0
-__all__ = ['as_predictions', 'accuracies', 'agreement_matrix', 'AgreementFit', 'agreement_on_the_line', 'confidence_scores',
-           'atc', 'estimator_errors']
+__all__ = ['as_predictions', 'accuracies', 'agreement_matrix', 'agreement_pairs', 'AgreementFit', 'agreement_on_the_line',
+           'confidence_scores', 'atc', 'estimator_errors']
 
 # %% ../nbs/07a_agreement.ipynb
 def as_predictions(out,            # (M, N) predicted labels, or (M, N, C) logits / probabilities
@@ -44,6 +44,24 @@ def agreement_matrix(preds  # (M, N) predicted labels (or (M, N, C) scores)
     for c in np.unique(p):  # one indicator matrix per class: agreement = sum_c I_c I_c^T / N
         ind = (p == c).astype(np.float32); out += ind @ ind.T
     return out / n
+
+# %% ../nbs/07a_agreement.ipynb
+def agreement_pairs(preds_id,        # (M, N_id) labels or (M, N_id, C) scores on the ID set
+                    preds_ood,       # (M, N_ood) labels or scores on the OOD set
+                    labels_id=None,  # optional ID labels: adds the two models' ID accuracies
+                    labels_ood=None, # optional OOD labels: adds their OOD accuracies
+                    model_ids=None   # names of the M models
+                   ) -> pd.DataFrame:
+    "One row per pair of models: ID and OOD agreement (the points of the agreement line), plus accuracies when labels are given."
+    pid, pood = as_predictions(preds_id, "preds_id"), as_predictions(preds_ood, "preds_ood")
+    if pid.shape[0] != pood.shape[0]: raise ValueError(f"{pid.shape[0]} models on ID but {pood.shape[0]} on OOD")
+    names = np.array(list(range(pid.shape[0])) if model_ids is None else list(model_ids), dtype=object)
+    i, j = np.triu_indices(pid.shape[0], 1)
+    out = pd.DataFrame({"model_a": names[i], "model_b": names[j],
+                        "agr_id": agreement_matrix(pid)[i, j], "agr_ood": agreement_matrix(pood)[i, j]})
+    if labels_id is not None: a = accuracies(pid, labels_id); out["acc_id_a"], out["acc_id_b"] = a[i], a[j]
+    if labels_ood is not None: a = accuracies(pood, labels_ood); out["acc_ood_a"], out["acc_ood_b"] = a[i], a[j]
+    return out
 
 # %% ../nbs/07a_agreement.ipynb
 @dataclass
