@@ -293,6 +293,14 @@ class BootstrapTrend:
                 "slope_quantiles": np.quantile(self.slopes, qs).tolist(), "intercept_quantiles": np.quantile(self.intercepts, qs).tolist(),
                 "slope_se": float(self.slopes.std(ddof=1)), "intercept_se": float(self.intercepts.std(ddof=1))}
 
+def _one_blas_thread():
+    "Context limiting BLAS to one thread (threadpoolctl, installed with scikit-learn); a no-op without it."
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(1, user_api="blas")
+    except ImportError:
+        import contextlib; return contextlib.nullcontext()
+
 def bootstrap_trend(x,                         # ID accuracies (fractions) of the baseline models
                     y,                         # OOD accuracies (fractions)
                     transform: str = "probit", # fitting axis
@@ -308,17 +316,21 @@ def bootstrap_trend(x,                         # ID accuracies (fractions) of th
     zx, zy, w, _ = _fit_axes(x, y, transform, weights, n_x, n_y, eps)
     cx, cy = zx.mean(), zy.mean()
     zx, zy = zx - cx, zy - cy
-    w1 = np.ones_like(zx) if w is None else w
-    terms = np.stack([w1, w1 * zx, w1 * zy, w1 * zx * zx, w1 * zx * zy])  # per-model terms of the sums
-    n, slopes, inters, s = len(zx), np.empty(n_boot), np.empty(n_boot), 0
-    for idx in bootstrap_indices(n, n_boot, seed):
-        k = len(idx)  # how often each model is drawn in each resample, then all sums at once
-        counts = np.bincount((idx + (np.arange(k) * n)[:, None]).ravel(), minlength=k * n).reshape(k, n)
-        # einsum, not BLAS: single-threaded and small, so it does not fight other processes for cores
-        sw, sx, sy, sxx, sxy = np.einsum("ij,kj->ki", counts.astype(np.float64), terms)
-        mx, my = sx / sw, sy / sw
-        with np.errstate(invalid="ignore", divide="ignore"): b = (sxy - sw * mx * my) / (sxx - sw * mx * mx)
-        slopes[s:s + k] = b; inters[s:s + k] = my - b * mx; s += k
+    n = len(zx)
+    if w is None: terms = np.stack([zx, zy, zx * zx, zx * zy])  # per-model terms of the sums (the weight sum is n)
+    else: terms = np.stack([w, w * zx, w * zy, w * zx * zx, w * zx * zy])
+    offsets, terms = (np.arange(BOOT_BLOCK, dtype=np.intp) * n)[:, None], np.ascontiguousarray(terms.T)
+    slopes, inters, s = np.empty(n_boot), np.empty(n_boot), 0
+    with _one_blas_thread():  # small products: threads only fight other processes for the cores
+        for idx in bootstrap_indices(n, n_boot, seed):
+            k = len(idx)  # how often each model is drawn in each resample, then all sums in one product
+            flat = idx.astype(np.intp); flat += offsets[:k]
+            counts = np.bincount(flat.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)
+            sums = (counts @ terms).T
+            sw, (sx, sy, sxx, sxy) = (n, sums) if w is None else (sums[0], sums[1:])
+            mx, my = sx / sw, sy / sw
+            with np.errstate(invalid="ignore", divide="ignore"): b = (sxy - sw * mx * my) / (sxx - sw * mx * mx)
+            slopes[s:s + k] = b; inters[s:s + k] = my - b * mx; s += k
     # back to the uncentred axes: y - cy = a' + b (x - cx)  =>  a = a' + cy - b cx
     inters = inters + cy - slopes * cx
     bad = ~np.isfinite(slopes) | (np.abs(slopes) > 1e12)
