@@ -422,6 +422,9 @@ def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta
     ev = ev[ev.setting_id.isin(settings.setting_id)].sort_values(["model_id", "setting_id"], ignore_index=True)
     ev["n"], ev["correct"] = ev["n"].astype("Int64"), ev["correct"].astype("Int64")
     ev["acc_lo"], ev["acc_hi"] = clopper_pearson(ev["correct"].to_numpy(float), ev["n"].to_numpy(float))
+    if "worst_group_n" in ev:  # data with groups: the worst group's accuracy gets its interval too
+        ev["worst_group_n"], ev["worst_group_correct"] = ev["worst_group_n"].astype("Int64"), ev["worst_group_correct"].astype("Int64")
+        ev["worst_group_lo"], ev["worst_group_hi"] = clopper_pearson(ev["worst_group_correct"].to_numpy(float), ev["worst_group_n"].to_numpy(float))
     return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), ev, meta=meta or {}).validate()
 
 # %% ../nbs/04_evaluate.ipynb
