@@ -94,11 +94,24 @@ def _declared_type(default: str):
     except (ValueError, SyntaxError): return None
     return None if v is None else type(v).__name__
 
+def _assigned_names(nb_path) -> set:
+    "Names the notebook's `parameters` cell assigns, read with python's own parser."
+    import ast, nbformat
+    for c in nbformat.read(str(nb_path), as_version=4).cells:
+        if "parameters" in c.metadata.get("tags", []):
+            body = ast.parse(c.source).body
+            return {t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    return set()
+
 def check_parameters(nb_path, params: dict) -> dict:
     "Check `params` against the notebook's `parameters` cell: unknown names and wrong types raise a ValueError/TypeError."
     import papermill as pm
     declared = pm.inspect_notebook(str(nb_path))
     if not declared: raise ValueError(f"{nb_path}: has no cell tagged 'parameters'")
+    missed = sorted(_assigned_names(nb_path) - set(declared))
+    if missed: raise ValueError(f"{nb_path}: papermill could not read parameter(s) {missed} of the parameters cell "
+                                "(keep each on one line, with no '=' in its comment)")
     unknown = sorted(set(params) - set(declared))
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for report {Path(nb_path).stem!r}; it takes {sorted(declared)}")
     for k, v in params.items():
