@@ -101,6 +101,11 @@ commands:
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
   robstudy report study=digits report.show_code=true
+  robstudy report report.force=true                    # re-execute reports whose inputs did not change
+  robstudy report report.notebooks=[reanalysis] +report.parameters.reanalysis.table_path=results.csv \\
+      '+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val]}'
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib        # a sweep, jobs in parallel on this machine
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME   # as SLURM jobs
   robstudy run --cfg job          # print the composed config
 """
 

@@ -202,7 +202,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         try: last = read_json(last_path)
         except ValueError: last = {}
         if (last.get("status") == "ok" and last.get("cache_key") == key and (out_dir/f"{name}.html").exists()
-                and (out_dir/f"{name}.ipynb").exists()):
+                and (out_dir/f"{name}.ipynb").exists() and (not last.get("figures_file") or figures.exists())):
             return {**last, "cached": True}
     running = out_dir/f".{name}.running.ipynb"
     record = {"report": name, "study": study, "parameters": parameters, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
