@@ -351,7 +351,7 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     for i, m in enumerate(mids):  # metadata rows of models whose checkpoint exists but whose row does not
         if not (store.root/"model_meta"/f"{m}.json").exists():
             rec = load_checkpoint(store.model_stem(m))[1]
-            store.put_model(m, {**cfgs[i], **{k: rec[k] for k in ("params", "train_seconds", "n_train") if k in rec}, "source": "robstudy"})
+            store.put_model(m, _model_row(cfgs[i], rec))
     _evaluate_grid(store, ds.to(device), settings, mids, models, todo, device, run, progress, keep_preds, batch_size)
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
         if FileLock(p)._stale(): p.unlink(missing_ok=True)
@@ -364,8 +364,15 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     run.seconds = time.perf_counter() - t0
     return run
 
+# not columns of the models table: checkpoint bookkeeping, and the fused-group size (it depends on which models
+# happened to train together, not on the model)
+_NOT_MODEL_COLUMNS = {"batched", "config", "data", "dataset", "in_shape", "n_classes"}
+def _model_row(cfg: dict, info: dict) -> dict:
+    "The models-table row of a robstudy-trained model: its config and its training info, the same whether freshly trained or recovered from its checkpoint."
+    return {**cfg, **{k: v for k, v in info.items() if k not in _NOT_MODEL_COLUMNS}, "source": "robstudy"}
+
 def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
-    "Load or train (one at a time, under each model's lock) every model in `needed`; returns {model_id: model}."
+    "Load or train (under each model's lock, the free ones together) every model in `needed`; returns {model_id: model}."
     models, pending = {}, []
     for i in needed:
         try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1
@@ -375,21 +382,24 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             pending.append(i)
     bar = Progress(len(pending), "train", progress)
     while pending:
-        progressed = False
-        for i in list(pending):
-            mid, stem = mids[i], store.model_stem(mids[i])
-            lock = store.lock(mid)
+        held, progressed = [], False
+        for i in list(pending):   # take every model no other worker is training
+            lock = store.lock(mids[i])
             if not lock.acquire(): continue   # another worker is training it: come back later
-            with lock:
-                try: models[mid] = load_checkpoint(stem, device)[0]; run.loaded += 1   # trained meanwhile
-                except CheckpointError:
-                    (model, info), = train_models([cfgs[i]], ds.x_train, ds.y_train, ds.n_classes, device=device)
-                    meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
-                    save_checkpoint(model, cfgs[i], meta, stem)
-                    _crash_point("train")
-                    store.put_model(mid, {**cfgs[i], **info, "source": "robstudy"})
-                    models[mid] = model; run.trained += 1
+            try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1; lock.release()
+            except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
+        try:   # the held models train together, so train_models can fuse those that share an architecture
+            trained = train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device) if held else []
+            for (i, lock), (model, info) in zip(held, trained):
+                meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
+                save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
+                _crash_point("train")
+                store.put_model(mids[i], _model_row(cfgs[i], info))
+                models[mids[i]] = model; run.trained += 1
+                lock.release(); pending.remove(i); bar.update(1); progressed = True
+        finally:
+            for _, lock in held: lock.release()
         if pending and not progressed: time.sleep(0.2)
     bar.close()
     return models
