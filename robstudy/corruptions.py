@@ -287,30 +287,28 @@ def zoom_blur(x, c: tuple, seed: int, index):
     return out / (len(zs) + 1)
 
 # %% ../nbs/02a_corruptions.ipynb
-def _glass_permutation(n: int, h: int, w: int, d: int, iters: int, seed: int, index):
-    "Pixel permutation (N, H·W) of `iters` passes of the reference's sequential local swaps at distance `d`."
+def _glass_sources(n: int, h: int, w: int, d: int, iters: int, seed: int, index):
+    "Source pixel of every pixel (N, H·W) after `iters` passes of the reference's sequential local copies at distance `d`."
     pos = [i * w + j for i in range(h - d, d, -1) for j in range(w - d, d, -1)]
     dev = index.device
-    perm = torch.arange(h * w, device=dev, dtype=torch.int32)[:, None].repeat(1, n)   # (H·W, N): a row per pixel
-    if not pos or iters <= 0: return perm.T.long()
+    src = torch.arange(h * w, device=dev, dtype=torch.int32)[:, None].repeat(1, n)   # (H·W, N): a row per pixel
+    if not pos or iters <= 0: return src.T.long()
     u = _uniform(seed, index, (iters, len(pos), 2), 0)
     off = (u * (2 * d)).floor().to(torch.int64) - d                                  # np.random.randint(-d, d): dx, dy
     dq = (off[..., 1] * w + off[..., 0]).permute(1, 2, 0).contiguous()              # (iters, P, N): dy*w + dx
-    flat = perm.view(-1); cols = torch.arange(n, device=dev)
+    flat = src.view(-1); cols = torch.arange(n, device=dev)
     for it in range(iters):
         dqi = dq[it]
         for s, p in enumerate(pos):
-            q = (p + dqi[s]) * n + cols                                              # flat positions of the partners
-            a = perm[p].clone()
-            perm[p] = flat[q]; flat[q] = a
-    return perm.T.long()
+            src[p] = flat[(p + dqi[s]) * n + cols]                                   # x[h, w] = x[h + dy, w + dx]
+    return src.T.long()
 
 def glass_blur(x, c: tuple, seed: int, index):
-    "Glass blur: gaussian blur `c[0]`, 8-bit quantization, `c[2]` passes of local pixel swaps within `c[1]`, blur again."
+    "Glass blur: gaussian blur `c[0]`, 8-bit quantization, `c[2]` passes of local pixel copies within `c[1]`, blur again."
     n, ch, h, w = x.shape
     sigma, d, iters = float(c[0]), int(round(c[1])), int(round(c[2]))
     y = torch.floor(gaussian_filter(x, sigma).clamp(0, 1) * 255) / 255
-    perm = _glass_permutation(n, h, w, d, iters, seed, index)
+    perm = _glass_sources(n, h, w, d, iters, seed, index)
     y = y.reshape(n, ch, h * w).gather(2, perm[:, None, :].expand(n, ch, h * w)).reshape(n, ch, h, w)
     return gaussian_filter(y, sigma)
 
@@ -349,16 +347,17 @@ def fog(x, c: tuple, seed: int, index):
     return (x + c[0] * p) * mx / (mx + c[0])
 
 # %% ../nbs/02a_corruptions.ipynb
-_FROST_MEAN = (0.43, 0.47, 0.50)   # per-channel mean of the reference frost crops (RGB)
-_FROST_STD = 0.22
+# per-channel (RGB) mean and overall std of the five reference frost photographs the corruption draws from
+_FROST_MEANS = ((0.305, 0.585, 0.650), (0.787, 0.805, 0.841), (0.787, 0.805, 0.841), (0.540, 0.599, 0.648), (0.441, 0.484, 0.528))
+_FROST_STDS = (0.170, 0.089, 0.089, 0.122, 0.173)
 
 @lru_cache(maxsize=8)
-def frost_bank(size: int, device: str = "cpu", n_textures: int = 5) -> torch.Tensor:
-    "`n_textures` procedural frost textures (K, 3, size, size) in [0, 1], a pure function of the size."
+def frost_bank(size: int, device: str = "cpu") -> torch.Tensor:
+    "Five procedural frost textures (5, 3, size, size) in [0, 1], a pure function of the size."
     g = torch.Generator().manual_seed(20190101)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
     bank = []
-    for _ in range(n_textures):
+    for mean, std in zip(_FROST_MEANS, _FROST_STDS):
         img = torch.zeros(size, size)
         for scale, count in ((0.35, 12), (0.15, 60), (0.06, 300)):
             L = scale * size; width = max(0.6, 0.012 * size * scale / 0.15)
@@ -373,7 +372,7 @@ def frost_bank(size: int, device: str = "cpu", n_textures: int = 5) -> torch.Ten
         haze = F.interpolate(torch.rand(1, 1, 8, 8, generator=g), size=(size, size), mode="bicubic", align_corners=False)[0, 0]
         img = img + 0.35 * haze
         img = (img - img.mean()) / img.std()
-        rgb = torch.stack([m + _FROST_STD * img for m in _FROST_MEAN])
+        rgb = torch.stack([m + std * img for m in mean])
         bank.append(rgb.clamp(0, 1))
     return torch.stack(bank).to(device)
 
