@@ -100,5 +100,7 @@ def load_dataset(name: str,  # a key of `DATASETS`
                 ) -> DatasetSplit:
     "Load a registered dataset split by name."
     if name not in DATASETS:
+        import robstudy.readers  # registers the datasets read from local folders
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     return DATASETS[name](**kwargs)
