@@ -317,8 +317,8 @@ def plasma_fractal(seed: int, index, mapsize: int, wibbledecay: float, device=No
     "Diamond–square heightmaps (N, mapsize, mapsize) in [0, 1], one per image index."
     if mapsize & (mapsize - 1): raise ValueError(f"mapsize must be a power of two, got {mapsize}")
     n = len(index); device = index.device if device is None else device
-    m = torch.zeros(n, mapsize, mapsize, device=device, dtype=torch.float64)
-    u = _uniform(seed, index, (mapsize * mapsize,), 7).double(); used = 0
+    m = torch.zeros(n, mapsize, mapsize, device=device, dtype=torch.float32)
+    u = _uniform(seed, index, (mapsize * mapsize,), 7); used = 0
     step, wibble = mapsize, 100.0
     def noise(shape):
         nonlocal used
