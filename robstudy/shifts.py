@@ -198,6 +198,11 @@ for _name, _spec in _corruptions.CORRUPTION_SPECS.items():
                          source="CIFAR-10-C (make_cifar_c.py)", large_source="ImageNet-C (make_imagenet_c.py, imagecorruptions)",
                          description=("held-out " if _spec.get("held_out") else "") + "corruption: " + (_spec["fn"].__doc__ or "")))
 
+from .mnist_c import MNIST_C_SPECS
+for _name, _spec in MNIST_C_SPECS.items():
+    register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["table"], _spec["param"], identity=_spec.get("identity", 0.0),
+                         source="MNIST-C (Mu & Gilmer 2019), graded by robstudy", description="MNIST-C: " + (_spec["fn"].__doc__ or "")))
+
 def published_name(name: str) -> str:
     "The ImageNet-C name of a registered corruption (e.g. 'gaussian_noise_c' -> 'gaussian_noise')."
     return _corruptions.PUBLISHED_NAMES.get(get_shift(name).name, name)
