@@ -13,7 +13,7 @@ import torch
 from .core import tensor_fingerprint
 
 # %% auto 0
-__all__ = ['DATASETS', 'DatasetSplit', 'stratified_split', 'load_digits_split', 'load_dataset']
+__all__ = ['DATASETS', 'DatasetSplit', 'stratified_split', 'load_digits_split', 'colourize', 'load_dataset']
 
 # %% ../nbs/01_data.ipynb
 @dataclass
@@ -75,12 +75,32 @@ def load_digits_split(test_fraction: float = 0.3,  # fraction of each class held
                         meta={"source": "sklearn.datasets.load_digits", "test_fraction": test_fraction, "split_seed": seed})
 
 # %% ../nbs/01_data.ipynb
+def colourize(x: torch.Tensor,            # grey images N×1×H×W in [0, 1]
+              size: int | None = None,    # output side in pixels (default: keep H×W)
+              seed: int = 0,              # seed of the colours
+              index: torch.Tensor | None = None  # global image indices (default 0..N-1)
+             ) -> torch.Tensor:
+    "RGB images N×3×size×size: the grey level blends a per-image background colour into a foreground colour."
+    from robstudy.core import counter_uniform
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"colourize expects grey images N×1×H×W, got shape {tuple(x.shape)}")
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    if index is None: index = torch.arange(len(x), device=x.device)
+    u = counter_uniform(seed, index, (2, 3), stream=77).to(x)
+    bg = 0.6 * u[:, 0]                       # darker backgrounds
+    fg = 0.4 + 0.6 * u[:, 1]                 # lighter strokes
+    return bg[:, :, None, None] + (fg - bg)[:, :, None, None] * x
+
+# %% ../nbs/01_data.ipynb
 DATASETS = {"digits": load_digits_split}
 
 def load_dataset(name: str,  # a key of `DATASETS`
                  **kwargs    # passed to the loader (e.g. test_fraction, seed)
                 ) -> DatasetSplit:
     "Load a registered dataset split by name."
+    if name not in DATASETS:
+        import robstudy.readers  # registers the datasets read from local folders
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     return DATASETS[name](**kwargs)

@@ -17,7 +17,7 @@ from .core import counter_normal, counter_uniform
 
 # %% auto 0
 __all__ = ['SHIFTS', 'check_images', 'Shift', 'check_severity', 'register_shift', 'get_shift', 'apply_shift', 'shift_table',
-           'gaussian_noise', 'gaussian_blur', 'contrast', 'rotation']
+           'gaussian_noise', 'gaussian_blur', 'contrast', 'rotation', 'published_name', 'shift_gallery']
 
 # %% ../nbs/02_shifts.ipynb
 def check_images(x,  # the batch to check
@@ -40,36 +40,63 @@ def check_images(x,  # the batch to check
     return x
 
 # %% ../nbs/02_shifts.ipynb
+def _interp(severity: float, identity, table) -> float | tuple:
+    "Linear interpolation of a 5-entry parameter table (scalars or tuples) at `severity`, from `identity` at 0."
+    grid = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    if isinstance(table[0], (tuple, list)):
+        ident = identity if isinstance(identity, (tuple, list)) else table[0]
+        return tuple(float(np.interp(severity, grid, [i, *col])) for i, col in zip(ident, zip(*table)))
+    return float(np.interp(severity, grid, [table[0] if identity is None else identity, *table]))
+
 @dataclass(frozen=True)
 class Shift:
     "A named, seeded image shift with a parameter table over severities 1–5."
     name: str              # registry name, e.g. 'gaussian_noise'
-    family: str            # 'noise', 'blur', 'digital', 'geometric', ...
+    family: str            # 'noise', 'blur', 'weather', 'digital', 'geometric', ...
     fn: Callable           # fn(x, param, seed, index) -> shifted x
-    table: tuple           # the parameter at severities 1..5
+    table: tuple           # the parameter at severities 1..5 (numbers, or tuples of numbers)
     param: str             # what the table holds, e.g. 'sigma'
-    identity: float = 0.0  # the parameter value that leaves images unchanged (severity 0)
+    identity: float | tuple | None = 0.0  # parameter that leaves images unchanged; None: below 1, blend clean and severity-1 images
     continuous: bool = True
     source: str = ""       # where the parameter table comes from
     description: str = ""
+    large_table: tuple | None = None  # a second table for large images (ImageNet-C constants), if any
+    large_source: str = ""            # where `large_table` comes from
+    max_small: int = 64               # images up to this many pixels on their longer side use `table`
 
-    def parameter(self, severity: float) -> float:
-        "The parameter at `severity` (0–5, interpolating the table when continuous)."
+    def parameter(self, severity: float, large: bool = False) -> float | tuple:
+        "The parameter at `severity` (0–5, interpolating the table when continuous); `large` picks `large_table`."
         check_severity(severity, self)
-        if severity == 0: return self.identity
-        grid = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-        return float(np.interp(severity, grid, [self.identity, *self.table]))
+        table = self.large_table if large and self.large_table is not None else self.table
+        if severity == 0 and self.identity is not None: return self.identity
+        return _interp(max(float(severity), 1.0) if self.identity is None else float(severity), self.identity, table)
+
+    def uses_large_table(self, x: torch.Tensor, table: str = "auto") -> bool:
+        "Whether images `x` get `large_table`: table='auto' (by size), 'small'/'cifar' or 'large'/'imagenet'."
+        if table not in ("auto", "small", "large", "cifar", "imagenet"):
+            raise ValueError(f"table must be 'auto', 'small' ('cifar') or 'large' ('imagenet'), got {table!r}")
+        if self.large_table is None or table in ("small", "cifar"): return False
+        return table in ("large", "imagenet") or max(x.shape[-2:]) > self.max_small
 
     def __call__(self, x: torch.Tensor,       # images N×C×H×W in [0, 1]
                  severity: float,             # 0–5 (integers unless the shift is continuous)
                  seed: int = 0,               # seed of the random parts
-                 index: torch.Tensor | None = None  # global indices of the images (default 0..N-1)
+                 index: torch.Tensor | None = None,  # global indices of the images (default 0..N-1)
+                 table: str = "auto"          # 'auto', 'small' (CIFAR-10-C) or 'large' (ImageNet-C) parameter table
                 ) -> torch.Tensor:
         "Apply the shift at `severity`; the result stays on `x`'s device, in [0, 1]."
         check_images(x)
+        check_severity(severity, self)
         if index is None: index = torch.arange(len(x), device=x.device)
+        index = torch.as_tensor(index, device=x.device)
+        if index.shape != (len(x),):
+            raise ValueError(f"index has shape {tuple(index.shape)}; expected one global index per image, ({len(x)},)")
         if severity == 0: return x.clone()
-        return self.fn(x, self.parameter(severity), seed, index.to(x.device)).clamp_(0, 1)
+        p = self.parameter(severity, self.uses_large_table(x, table))
+        y = self.fn(x, p, seed, index).clamp_(0, 1)
+        if self.identity is None and severity < 1:    # no neutral parameter: blend clean and severity-1 images
+            y = torch.lerp(x, y, float(severity))
+        return y
 
 def check_severity(severity, shift: Shift | None = None):
     "Raise a clear error unless `severity` is a number in [0, 5] (an integer for non-continuous shifts)."
@@ -99,15 +126,17 @@ def get_shift(name: str) -> Shift:
         raise KeyError(f"unknown shift {name!r}; expected one of {sorted(SHIFTS)}")
     return SHIFTS[name]
 
-def apply_shift(name: str, x: torch.Tensor, severity: float, seed: int = 0, index=None) -> torch.Tensor:
+def apply_shift(name: str, x: torch.Tensor, severity: float, seed: int = 0, index=None, table: str = "auto") -> torch.Tensor:
     "Apply the registered shift `name` to images `x` at `severity`."
-    return get_shift(name)(x, severity, seed=seed, index=index)
+    return get_shift(name)(x, severity, seed=seed, index=index, table=table)
 
 def shift_table() -> "pd.DataFrame":
-    "Every registered shift with its family, parameter and severities."
+    "Every registered shift with its family, parameter and severities (and the large-image table where there is one)."
     import pandas as pd
     return pd.DataFrame([{"name": s.name, "family": s.family, "param": s.param, "severities": list(s.table),
-                          "continuous": s.continuous, "source": s.source, "description": s.description}
+                          "large_severities": None if s.large_table is None else list(s.large_table),
+                          "continuous": s.continuous, "source": s.source, "large_source": s.large_source,
+                          "description": s.description}
                          for s in SHIFTS.values()]).sort_values(["family", "name"], ignore_index=True)
 
 # %% ../nbs/02_shifts.ipynb
@@ -158,3 +187,49 @@ def rotation(x, degrees: float, seed: int, index: torch.Tensor):
 
 register_shift(Shift("rotation", "geometric", rotation, (10.0, 20.0, 30.0, 40.0, 50.0), "degrees",
                      source="robstudy table", description="rotation about the centre by ± the angle"));
+
+# %% ../nbs/02_shifts.ipynb
+from . import corruptions as _corruptions
+from .corruptions import COMMON_CORRUPTIONS, HELD_OUT_CORRUPTIONS
+
+for _name, _spec in _corruptions.CORRUPTION_SPECS.items():
+    register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["cifar"], _spec["param"],
+                         identity=_spec.get("identity"), large_table=_spec["imagenet"],
+                         source="CIFAR-10-C (make_cifar_c.py)", large_source="ImageNet-C (make_imagenet_c.py, imagecorruptions)",
+                         description=("held-out " if _spec.get("held_out") else "") + "corruption: " + (_spec["fn"].__doc__ or "")))
+
+from .mnist_c import MNIST_C_SPECS
+for _name, _spec in MNIST_C_SPECS.items():
+    register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["table"], _spec["param"], identity=_spec.get("identity", 0.0),
+                         source="MNIST-C (Mu & Gilmer 2019), graded by robstudy", description="MNIST-C: " + (_spec["fn"].__doc__ or "")))
+
+def published_name(name: str) -> str:
+    "The ImageNet-C name of a registered corruption (e.g. 'gaussian_noise_c' -> 'gaussian_noise')."
+    return _corruptions.PUBLISHED_NAMES.get(get_shift(name).name, name)
+
+# %% ../nbs/02_shifts.ipynb
+def shift_gallery(x: torch.Tensor,                    # images N×C×H×W in [0, 1]
+                  names: list | None = None,          # shifts to show (default: all registered)
+                  severities: tuple = (1, 2, 3, 4, 5),
+                  image: int = 0,                     # which image of `x` to show
+                  seed: int = 0,
+                  size: float = 1.1                   # inches per panel
+                 ) -> "matplotlib.figure.Figure":
+    "A grid of one image under every shift (rows) at every severity (columns), the clean image first."
+    import matplotlib.pyplot as plt
+    check_images(x)
+    names = list(SHIFTS) if names is None else list(names)
+    for n in names: get_shift(n)
+    cols = [0, *severities]
+    fig, axes = plt.subplots(len(names), len(cols), figsize=(size * len(cols), size * len(names)), squeeze=False)
+    xi = x[image:image + 1]
+    for r, n in enumerate(names):
+        for c_, sev in enumerate(cols):
+            y = apply_shift(n, xi, sev, seed=seed, index=torch.tensor([image], device=x.device))[0]
+            ax = axes[r, c_]
+            ax.imshow(y.permute(1, 2, 0).cpu().numpy().squeeze(), cmap="gray" if y.shape[0] == 1 else None, vmin=0, vmax=1)
+            ax.set_xticks([]); ax.set_yticks([])
+            if r == 0: ax.set_title("clean" if sev == 0 else f"severity {sev}", fontsize=8)
+            if c_ == 0: ax.set_ylabel(n, fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
