@@ -1,0 +1,56 @@
+"""The course: every lesson in nbs/course/ runs end to end through `run_report` in quick mode, with its worked
+solutions hidden and shown, renders to HTML, and writes sane key figures."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from robstudy.reports import run_report
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "nbs" / "course"
+LESSONS = sorted(p.stem for p in COURSE.glob("[0-9]*.ipynb"))
+SHOWN, HIDDEN = "Solution to exercise", "Worked solutions are hidden"
+
+
+def _finite(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _accuracies(figs, key):
+    "Every number under `key` (a number or a dict of numbers)."
+    v = figs[key]
+    return list(v.values()) if isinstance(v, dict) else [v]
+
+
+# what each lesson's figures must hold: keys whose numbers are accuracies (fractions in [0, 1])
+ACCURACY_KEYS = {
+    "01_what_is_a_distribution_shift": ["clean_accuracy", "shift_accuracy"],
+    "02_corruptions_and_severity": ["clean_accuracy"],
+    "03_accuracy_on_the_line": ["mean_id_accuracy", "mean_ood_accuracy"],
+    "04_reanalysing_a_published_study": [],
+    "05_subpopulation_shift": ["erm_average_accuracy", "erm_worst_group_accuracy", "dro_average_accuracy", "dro_worst_group_accuracy"],
+    "06_adversarial_robustness": ["standard_clean_accuracy", "standard_pgd_accuracy", "adversarial_clean_accuracy", "adversarial_pgd_accuracy"],
+    "07_estimating_ood_accuracy_without_labels": ["mean_ood_accuracy"],
+    "08_designing_your_own_study": ["mean_id_accuracy"],
+}
+
+
+def test_course_has_every_lesson():
+    assert LESSONS and set(LESSONS) <= set(ACCURACY_KEYS), sorted(set(LESSONS) ^ set(ACCURACY_KEYS))
+
+
+@pytest.mark.parametrize("show", [False, True], ids=["hidden", "shown"])
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_renders(lesson, show, tmp_path):
+    rec = run_report(lesson, {"quick": True, "show_solutions": show}, tmp_path, nb_folder=COURSE, study="course")
+    assert rec["status"] == "ok", rec.get("error")
+    page = (tmp_path / f"{lesson}.html").read_text()
+    assert "Learning goals" in page and "Exercises" in page
+    assert (SHOWN in page) == show and (HIDDEN in page) != show, f"solutions {'not shown' if show else 'leaked'} in {lesson}"
+    figs = json.loads((tmp_path / f"{lesson}.json").read_text())
+    assert figs == rec["figures"] and figs
+    for key in ACCURACY_KEYS[lesson]:
+        for v in _accuracies(figs, key):
+            assert _finite(v) and 0 <= v <= 1, (key, v)
