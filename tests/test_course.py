@@ -54,3 +54,40 @@ def test_lesson_renders(lesson, show, tmp_path):
     for key in ACCURACY_KEYS[lesson]:
         for v in _accuracies(figs, key):
             assert _finite(v) and 0 <= v <= 1, (key, v)
+
+
+def _testbed_table(folder: Path) -> tuple:
+    "A small ImageNet-testbed-style wide CSV (percent) and its model-types file, with a probit-linear trend plus noise."
+    import numpy as np
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    n = 14
+    val = np.sort(rng.uniform(0.55, 0.85, n))
+    cols = {"imagenetv2-matched-frequency": (0.9, -0.45), "imagenet-sketch": (0.8, -1.1), "imagenet-c.gaussian_noise.3_in-memory": (0.7, -0.6)}
+    lines = ["model,val," + ",".join(cols)]
+    types = ["model,model_type,nat_model_type"]
+    for i, v in enumerate(val):
+        z = stats.norm.ppf(v)
+        ood = [100 * stats.norm.cdf(b * z + a + rng.normal(0, 0.04) + (0.25 if i % 5 == 4 else 0)) for b, a in cols.values()]
+        lines.append(f"net{i},{100 * v:.2f}," + ",".join(f"{o:.2f}" for o in ood))
+        kind = "ROBUST_INTV" if i % 5 == 4 else "STANDARD"
+        types.append(f"net{i},{kind},{kind}")
+    (folder / "robustness_top1s.csv").write_text("\n".join(lines) + "\n")
+    (folder / "model_types.csv").write_text("\n".join(types) + "\n")
+    return folder / "robustness_top1s.csv", folder / "model_types.csv"
+
+
+def test_reanalysis_of_a_published_table(tmp_path):
+    "Lesson 4 on a table in the ImageNet testbed's published format: it refits its lines and questions its baseline."
+    table, types = _testbed_table(tmp_path)
+    params = {"quick": True, "show_solutions": True, "table_path": str(table), "table_format": "testbed",
+              "ingest_options": {"scale": "percent", "model_types": str(types)}}
+    rec = run_report("04_reanalysing_a_published_study", params, tmp_path / "out", nb_folder=COURSE, study="course")
+    assert rec["status"] == "ok", rec.get("error")
+    figs = rec["figures"]
+    assert figs["n_models"] == 14 and figs["n_lines"] == 3
+    assert figs["alternative_baseline"] == "model_type == 'STANDARD'"
+    assert 0.6 < figs["slopes"]["imagenetv2:natural"] < 1.2, figs["slopes"]   # generated with slope 0.9
+    lo, hi = figs["bootstrap_slope_ci"]
+    assert lo < figs["slope"] < hi
+    assert figs["top_model"] in {"net4", "net9"}                                 # the two robust interventions (net14 absent)
