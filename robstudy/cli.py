@@ -81,6 +81,7 @@ commands:
   report   run the study's report notebooks with papermill and render HTML into reports/<study>/
   study    run, then report
   shifts   list every registered shift with its family, parameter and severities
+  fit      fit the effective-robustness line of a results table (robstudy fit --help)
 
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
@@ -102,4 +103,8 @@ def main(argv=None):
     _hydra_command(COMMANDS[cmd], rest)
     return 0
 
-EXTRA_COMMANDS: dict = {}  # further subcommands that parse their own arguments (e.g. `fit`)
+def _fit(argv):
+    from robstudy.fit_cli import fit_command
+    return fit_command(argv)
+
+EXTRA_COMMANDS: dict = {"fit": _fit}  # subcommands that parse their own arguments

@@ -3,7 +3,7 @@ from configparser import ConfigParser
 from pathlib import Path
 
 import pytest
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_notebook_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
@@ -17,7 +17,7 @@ def _skip_flags():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook(nb):
-    ok, secs = test_nb(nb, skip_flags=_skip_flags(), do_print=False, showerr=True)
+    ok, secs = run_notebook_tests(nb, skip_flags=_skip_flags(), do_print=False, showerr=True)
     assert ok, f"{nb.name} failed its tests (see the traceback above)"
 
 
