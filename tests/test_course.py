@@ -2,6 +2,7 @@
 solutions hidden and shown, renders to HTML, and writes sane key figures."""
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -37,24 +38,56 @@ ACCURACY_KEYS = {
 }
 
 
+def _in_unit(*vs):
+    return all(_finite(v) and 0 <= v <= 1 for v in vs)
+
+
+# what each lesson's figures must say besides (the lesson's point, made with its quick-mode numbers)
+CHECKS = {
+    "01_what_is_a_distribution_shift": lambda f: f["shift_accuracy"][f["worst_shift"]] < f["clean_accuracy"],
+    "02_corruptions_and_severity": lambda f: all(v is None or 0 <= v <= 5 for m in f["failure_severity"].values() for v in m.values()),
+    "03_accuracy_on_the_line": lambda f: f["n_models"] >= 3 and _in_unit(f["pooled_r2"], *f["r2_by_shift"].values())
+                                         and f["augmented_rotation_er_mean"] > 0,
+    "04_reanalysing_a_published_study": lambda f: f["n_lines"] >= 1 and f["bootstrap_slope_ci"][0] < f["slope"] < f["bootstrap_slope_ci"][1],
+    "05_subpopulation_shift": lambda f: f["dro_worst_group_accuracy"] > f["erm_worst_group_accuracy"],
+    "06_adversarial_robustness": lambda f: f["pgd_below_fgsm"] and f["standard_pgd_accuracy"] < f["standard_clean_accuracy"]
+                                           and f["adversarial_pgd_accuracy"] > f["standard_pgd_accuracy"],
+    "07_estimating_ood_accuracy_without_labels": lambda f: _in_unit(*f["mae"].values()) and f["mae"]["aline_s"] < f["mae"]["id_accuracy"],
+    "08_designing_your_own_study": lambda f: f["final_run_reused_everything"] and f["report_status"] == "ok",
+}
+
+
 def test_course_has_every_lesson():
-    assert LESSONS and set(LESSONS) <= set(ACCURACY_KEYS), sorted(set(LESSONS) ^ set(ACCURACY_KEYS))
+    assert len(LESSONS) == 8 and set(LESSONS) == set(ACCURACY_KEYS), sorted(set(LESSONS) ^ set(ACCURACY_KEYS))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    "Every lesson rendered in quick mode with its solutions hidden and shown, two at a time (the lessons' models use one thread)."
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(lesson, show) for lesson in LESSONS for show in (False, True)]
+    def render(job):
+        lesson, show = job
+        out = tmp_path_factory.mktemp(f"{lesson}-{'shown' if show else 'hidden'}")
+        return job, (out, run_report(lesson, {"quick": True, "show_solutions": show}, out, nb_folder=COURSE, study="course"))
+    with ThreadPoolExecutor(max_workers=int(os.environ.get("ROBSTUDY_COURSE_WORKERS", "2"))) as pool:
+        return dict(pool.map(render, jobs))
 
 
 @pytest.mark.parametrize("show", [False, True], ids=["hidden", "shown"])
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_lesson_renders(lesson, show, tmp_path):
-    rec = run_report(lesson, {"quick": True, "show_solutions": show}, tmp_path, nb_folder=COURSE, study="course")
+def test_lesson_renders(lesson, show, rendered):
+    out, rec = rendered[lesson, show]
     assert rec["status"] == "ok", rec.get("error")
-    page = (tmp_path / f"{lesson}.html").read_text()
+    page = (out / f"{lesson}.html").read_text()
     assert "Learning goals" in page and "Exercises" in page
     assert (SHOWN in page) == show and (HIDDEN in page) != show, f"solutions {'not shown' if show else 'leaked'} in {lesson}"
-    figs = json.loads((tmp_path / f"{lesson}.json").read_text())
+    figs = json.loads((out / f"{lesson}.json").read_text())
     assert figs == rec["figures"] and figs
     for key in ACCURACY_KEYS[lesson]:
         for v in _accuracies(figs, key):
             assert _finite(v) and 0 <= v <= 1, (key, v)
-
+    assert CHECKS[lesson](figs), figs
 
 def _testbed_table(folder: Path) -> tuple:
     "A small ImageNet-testbed-style wide CSV (percent) and its model-types file, with a probit-linear trend plus noise."
