@@ -12,7 +12,8 @@ from scipy import stats
 from .core import Tables
 
 # %% auto 0
-__all__ = ['METHODS', 'correlations']
+__all__ = ['METHODS', 'PADJUST', 'correlations', 'correlations_by', 'partial_correlation', 'ranking_stability',
+           'stability_matrix', 'adjust_pvalues', 'regress', 'permutation_test']
 
 # %% ../nbs/07_correlation.ipynb
 METHODS = ("pearson", "spearman", "kendall")
@@ -72,3 +73,169 @@ def correlations(x,                         # one metric per model (array-like)
             row["boot_lo"], row["boot_hi"] = (float(v) for v in np.quantile(b, [alpha / 2, 1 - alpha / 2]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/07_correlation.ipynb
+def _axis(v, transform):
+    if transform is None: return np.asarray(v, dtype=float)
+    from robstudy.fits import transform_accuracy, clip_accuracies
+    import warnings
+    v = np.asarray(v, dtype=float); ok = np.isfinite(v); out = np.full(v.shape, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out[ok] = transform_accuracy(clip_accuracies(v[ok]), transform)
+    return out
+
+def correlations_by(tables: Tables,            # the study's tables
+                    x_setting: str,            # the setting every group is compared with (e.g. the ID test set)
+                    by=("shift", "severity"),  # settings columns that define the groups
+                    role: str | None = "ood",  # only settings of this role (None: all but x_setting)
+                    methods=METHODS,           # correlation methods
+                    transform: str | None = None,  # None, 'probit' or 'logit' axes before correlating
+                    alpha: float = 0.05,       # 1 - confidence level
+                    min_models: int = 5        # groups with fewer models are skipped
+                   ) -> pd.DataFrame:
+    "Correlation of `x_setting` accuracy with each group's mean accuracy across models: one row per group and method."
+    by = [by] if isinstance(by, str) else list(by)
+    miss = [c for c in by if c not in tables.settings.columns]
+    if miss: raise ValueError(f"by names no settings column {miss}; settings has {list(tables.settings.columns)}")
+    if x_setting not in set(tables.settings.setting_id): raise ValueError(f"x_setting {x_setting!r} is not in the settings table")
+    wide = tables.wide()
+    st = tables.settings[tables.settings.setting_id != x_setting]
+    if role is not None: st = st[st.role == role]
+    if st.empty: raise ValueError(f"no settings with role {role!r} besides {x_setting!r}")
+    x = _axis(wide[x_setting].values, transform); rows = []
+    for key, g in st.groupby(by, dropna=False, sort=True):
+        cols = [c for c in g.setting_id if c in wide.columns]
+        if not cols: continue
+        y = _axis(wide[cols].mean(axis=1, skipna=False).values, transform)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < min_models or np.ptp(y[ok]) == 0: continue
+        c = correlations(x[ok], y[ok], methods=methods, alpha=alpha)
+        for i, (col, v) in enumerate(zip(by, key if isinstance(key, tuple) else (key,))): c.insert(i, col, v)
+        c["n_settings"] = len(cols); rows.append(c)
+    if not rows: raise ValueError(f"no group had at least {min_models} models evaluated on both {x_setting!r} and it")
+    return pd.concat(rows, ignore_index=True)
+
+# %% ../nbs/07_correlation.ipynb
+def partial_correlation(x,                  # one metric per model
+                        y,                  # another metric per model
+                        covar,              # control(s): (n,) or (n, k), e.g. ID accuracy
+                        method: str = "pearson",  # 'pearson' or 'spearman'
+                        alpha: float = 0.05 # 1 - confidence level
+                       ) -> pd.DataFrame:
+    "Correlation of x and y after removing the linear effect of `covar`: method, r, lo, hi, p, n, k."
+    if method not in ("pearson", "spearman"): raise ValueError(f"partial correlation method must be 'pearson' or 'spearman', got {method!r}")
+    x, y = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
+    Z = np.asarray(covar, float); Z = Z.reshape(len(Z), -1)
+    if not (len(x) == len(y) == len(Z)): raise ValueError(f"x, y and covar must have the same length, got {len(x)}, {len(y)}, {len(Z)}")
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(Z).all(1); x, y, Z = x[ok], y[ok], Z[ok]
+    n, k = len(x), Z.shape[1]
+    if n < k + 4: raise ValueError(f"partial correlation with {k} control(s) needs at least {k + 4} complete models, got {n}")
+    if method == "spearman": x, y, Z = stats.rankdata(x), stats.rankdata(y), np.column_stack([stats.rankdata(c) for c in Z.T])
+    D = np.column_stack([np.ones(n), Z])
+    rx = x - D @ np.linalg.lstsq(D, x, rcond=None)[0]; ry = y - D @ np.linalg.lstsq(D, y, rcond=None)[0]
+    if np.allclose(rx, 0) or np.allclose(ry, 0): raise ValueError("x or y is fully explained by the controls; the partial correlation is undefined")
+    r = float(np.corrcoef(rx, ry)[0, 1]); df = n - 2 - k
+    t = r * np.sqrt(df / max(1 - r**2, 1e-300)); p = float(2 * stats.t.sf(abs(t), df))
+    se = (1 if method == "pearson" else np.sqrt(1 + r**2 / 2)) / np.sqrt(n - 3 - k)
+    z, q = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)), stats.norm.ppf(1 - alpha / 2)
+    return pd.DataFrame([dict(method=method, r=r, lo=float(np.tanh(z - q * se)), hi=float(np.tanh(z + q * se)), p=p, n=n, k=k)])
+
+# %% ../nbs/07_correlation.ipynb
+def ranking_stability(tables: Tables,      # the study's tables
+                      settings=None,       # setting ids to compare (None: all)
+                      method: str = "kendall",  # 'kendall' or 'spearman'
+                      value: str = "accuracy", # which eval column ranks the models
+                      alpha: float = 0.05  # 1 - confidence level of the Fisher-z interval
+                     ) -> pd.DataFrame:
+    "Rank correlation between the model rankings of every pair of settings: a, b, tau, lo, hi, p, n."
+    if method not in ("kendall", "spearman"): raise ValueError(f"ranking method must be 'kendall' or 'spearman', got {method!r}")
+    if value not in tables.evals.columns: raise ValueError(f"evals has no column {value!r}; it has {list(tables.evals.columns)}")
+    wide = tables.wide(value)
+    settings = list(wide.columns) if settings is None else list(settings)
+    miss = [s for s in settings if s not in wide.columns]
+    if miss: raise ValueError(f"settings {miss} have no evaluations")
+    if len(settings) < 2: raise ValueError("ranking stability needs at least two settings")
+    rows = []
+    for i, a in enumerate(settings):
+        for b in settings[i + 1:]:
+            c = correlations(wide[a].values, wide[b].values, methods=method, alpha=alpha).iloc[0]
+            rows.append(dict(a=a, b=b, tau=c.r, lo=c.lo, hi=c.hi, p=c.p, n=int(c.n)))
+    return pd.DataFrame(rows)
+
+def stability_matrix(pairs: pd.DataFrame  # the output of ranking_stability
+                    ) -> pd.DataFrame:
+    "Square settings x settings matrix of the rank correlations (1 on the diagonal)."
+    names = list(dict.fromkeys(list(pairs.a) + list(pairs.b)))
+    m = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for r in pairs.itertuples(): m.loc[r.a, r.b] = m.loc[r.b, r.a] = r.tau
+    return m
+
+# %% ../nbs/07_correlation.ipynb
+PADJUST = ("holm", "fdr_bh", "bonferroni", "fdr_by", "sidak", "hommel")
+
+def adjust_pvalues(p,                       # p-values (array-like)
+                   method: str = "holm",    # 'holm', 'fdr_bh' (Benjamini-Hochberg), 'bonferroni', ...
+                   alpha: float = 0.05      # family-wise error rate / false discovery rate
+                  ) -> tuple:
+    "Adjusted p-values and rejections for many tests (statsmodels multipletests); NaNs stay NaN."
+    from statsmodels.stats.multitest import multipletests
+    if method not in PADJUST: raise ValueError(f"unknown p-value adjustment {method!r}: expected one of {PADJUST}")
+    p = np.asarray(p, dtype=float); adj = np.full(p.shape, np.nan); rej = np.zeros(p.shape, bool); ok = np.isfinite(p)
+    if ok.any():
+        rej[ok], adj[ok], _, _ = multipletests(p[ok], alpha=alpha, method=method)
+    return adj, rej
+
+def regress(data: pd.DataFrame,        # one row per model (e.g. TrendFit.per_model)
+            formula: str,              # a statsmodels/patsy formula, e.g. 'er ~ C(family) + np.log(params)'
+            cov_type: str = "HC3",     # 'nonrobust' or a robust type
+            adjust: str = "holm",      # p-value adjustment across the coefficients (not the intercept)
+            alpha: float = 0.05,       # 1 - confidence level; level of the adjusted tests
+            weights=None               # optional column name or array of WLS weights (e.g. 1 / er_se**2)
+           ) -> pd.DataFrame:
+    "OLS/WLS of a formula over models, with robust errors and adjusted p-values: term, coef, se, lo, hi, p, p_adj, reject."
+    import statsmodels.formula.api as smf
+    try:
+        if weights is None: model = smf.ols(formula, data=data)
+        else: model = smf.wls(formula, data=data, weights=data[weights] if isinstance(weights, str) else weights)
+    except Exception as e:
+        raise ValueError(f"formula {formula!r} could not be built on columns {list(data.columns)} ({type(e).__name__}: {e})") from e
+    if model.df_resid < 1: raise ValueError(f"formula {formula!r} has {int(model.df_model) + 1} terms for {int(model.nobs)} models: nothing is left to estimate the error")
+    res = model.fit(cov_type=cov_type)
+    ci = res.conf_int(alpha)
+    out = pd.DataFrame({"term": res.params.index, "coef": res.params.values, "se": res.bse.values,
+                        "lo": ci[0].values, "hi": ci[1].values, "p": res.pvalues.values})
+    tested = out.term != "Intercept"
+    out["p_adj"], out["reject"] = np.nan, False
+    adj, rej = adjust_pvalues(out.p[tested].values, adjust, alpha)
+    out.loc[tested, "p_adj"], out.loc[tested, "reject"] = adj, rej
+    out.attrs.update(formula=formula, n=int(res.nobs), r2=float(res.rsquared), cov_type=cov_type, adjust=adjust)
+    return out
+
+# %% ../nbs/07_correlation.ipynb
+def permutation_test(values,                 # one value per model (e.g. effective robustness)
+                     groups,                 # one group label per model
+                     group_a,                # label of the first group
+                     group_b=None,           # label of the second group (None: all other models)
+                     n_perm: int = 10_000,   # number of permutations
+                     seed: int = 0,          # permutation seed
+                     alternative: str = "two-sided"  # 'two-sided', 'greater' (a > b) or 'less'
+                    ) -> dict:
+    "Difference of group means (a - b) with a permutation p-value: diff, p, n_a, n_b, n_perm."
+    v, g = np.asarray(values, float).reshape(-1), np.asarray(groups, dtype=object).reshape(-1)
+    if len(v) != len(g): raise ValueError(f"values and groups must have the same length, got {len(v)} and {len(g)}")
+    if alternative not in ("two-sided", "greater", "less"): raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    ina = g == group_a; inb = ~ina if group_b is None else g == group_b
+    keep = (ina | inb) & np.isfinite(v); v, ina = v[keep], ina[keep]
+    na, nb = int(ina.sum()), int((~ina).sum())
+    if na < 2 or nb < 2: raise ValueError(f"each group needs at least 2 models with a value: {group_a!r} has {na}, {group_b or 'the rest'!r} has {nb}")
+    obs = v[ina].mean() - v[~ina].mean()
+    rng = np.random.default_rng(seed)
+    perm = rng.permuted(np.tile(ina, (n_perm, 1)), axis=1)
+    tot = v.sum(); sa = perm @ v
+    d = sa / na - (tot - sa) / nb
+    tol = 1e-12 * max(1.0, abs(obs))
+    if alternative == "two-sided": hits = (np.abs(d) >= abs(obs) - tol).sum()
+    elif alternative == "greater": hits = (d >= obs - tol).sum()
+    else: hits = (d <= obs + tol).sum()
+    return dict(diff=float(obs), p=float((hits + 1) / (n_perm + 1)), n_a=na, n_b=nb, n_perm=int(n_perm), alternative=alternative)

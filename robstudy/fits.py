@@ -15,9 +15,11 @@ from scipy import stats
 from .core import Tables
 
 # %% auto 0
-__all__ = ['TRANSFORMS', 'COV_TYPES', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',
-           'LinearTrend', 'binomial_weights', 'linear_trend', 'effective_robustness', 'TrendFit', 'setting_accuracy',
-           'select_models', 'fit_tables']
+__all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',
+           'LinearTrend', 'binomial_weights', 'linear_trend', 'effective_robustness', 'bootstrap_indices',
+           'BootstrapTrend', 'bootstrap_trend', 'TrendFit', 'setting_accuracy', 'select_models', 'fit_tables',
+           'relative_robustness', 'fit_many', 'average_effective_robustness', 'MultiTrend', 'multi_linear_trend',
+           'fit_tables_multi_id']
 
 # %% ../nbs/06_fits.ipynb
 TRANSFORMS = ("probit", "logit", "linear")
@@ -160,6 +162,31 @@ def binomial_weights(y,                         # OOD accuracies (fractions)
     w = 1 / var
     return w / w.mean()
 
+def _fit_axes(x, y, transform, weights, n_x, n_y, eps):
+    "Validate, clip and transform accuracies; resolve weights. Returns (zx, zy, weights or None, n_clipped)."
+    _check_transform(transform)
+    x, y = as_accuracies(x, "x (ID accuracy)"), as_accuracies(y, "y (OOD accuracy)")
+    if len(x) != len(y): raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) < 3: raise ValueError(f"a linear trend needs at least 3 models, got {len(x)}")
+    if np.ptp(x) == 0: raise ValueError(f"all {len(x)} ID accuracies equal {x[0]}: the slope is undefined; the baseline needs models of different ID accuracy")
+    n_clipped = 0
+    if transform != "linear":
+        xc = clip_accuracies(x, n_x, eps, "ID accuracies"); yc = clip_accuracies(y, n_y, eps, "OOD accuracies")
+        n_clipped = int((xc != x).sum() + (yc != y).sum())
+    else: xc, yc = x, y
+    w = None
+    if weights is not None:
+        if isinstance(weights, str):
+            if weights != "binomial": raise ValueError(f"weights must be None, an array or 'binomial', got {weights!r}")
+            if n_y is None: raise ValueError("weights='binomial' needs the OOD test-set sizes n_y")
+            w = binomial_weights(y, n_y, transform)
+        else:
+            w = np.asarray(weights, dtype=float).reshape(-1)
+            if w.shape != x.shape or not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError(f"weights must be {len(x)} finite positive numbers, got shape {w.shape}")
+            w = w / w.mean()
+    return transform_accuracy(xc, transform), transform_accuracy(yc, transform), w, n_clipped
+
 def linear_trend(x,                          # ID accuracies (fractions), one per model
                  y,                          # OOD accuracies (fractions), one per model
                  transform: str = "probit",  # fitting axis: 'probit', 'logit' or 'linear'
@@ -172,39 +199,18 @@ def linear_trend(x,                          # ID accuracies (fractions), one pe
                 ) -> LinearTrend:
     "Fit T(y) = a + b T(x) by OLS/WLS (statsmodels) on transformed accuracy axes."
     import statsmodels.api as sm
-    _check_transform(transform)
     if cov_type not in COV_TYPES: raise ValueError(f"unknown cov_type {cov_type!r}: expected one of {COV_TYPES}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    x, y = as_accuracies(x, "x (ID accuracy)"), as_accuracies(y, "y (OOD accuracy)")
-    if len(x) != len(y): raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if len(x) < 3: raise ValueError(f"a linear trend needs at least 3 models, got {len(x)}")
-    if np.ptp(x) == 0: raise ValueError(f"all {len(x)} ID accuracies equal {x[0]}: the slope is undefined; the baseline needs models of different ID accuracy")
-    n_clipped = 0
-    if transform != "linear":
-        xc = clip_accuracies(x, n_x, eps, "ID accuracies"); yc = clip_accuracies(y, n_y, eps, "OOD accuracies")
-        n_clipped = int((xc != x).sum() + (yc != y).sum())
-    else: xc, yc = x, y
-    zx, zy = transform_accuracy(xc, transform), transform_accuracy(yc, transform)
+    zx, zy, w, n_clipped = _fit_axes(x, y, transform, weights, n_x, n_y, eps)
     X = sm.add_constant(zx, has_constant="add")
-    if weights is None: model = sm.OLS(zy, X)
-    else:
-        if isinstance(weights, str):
-            if weights != "binomial": raise ValueError(f"weights must be None, an array or 'binomial', got {weights!r}")
-            if n_y is None: raise ValueError("weights='binomial' needs the OOD test-set sizes n_y")
-            w = binomial_weights(y, n_y, transform)
-        else:
-            w = np.asarray(weights, dtype=float).reshape(-1)
-            if w.shape != x.shape or not np.isfinite(w).all() or (w <= 0).any():
-                raise ValueError(f"weights must be {len(x)} finite positive numbers, got shape {w.shape}")
-            w = w / w.mean()
-        model = sm.WLS(zy, X, weights=w)
+    model = sm.OLS(zy, X) if w is None else sm.WLS(zy, X, weights=w)
     res = model.fit(cov_type=cov_type)
     params, cov = np.asarray(res.params), np.asarray(res.cov_params())
     if not np.isfinite(params).all(): raise ValueError("the fit gave non-finite coefficients; check the inputs")
-    return LinearTrend(slope=float(params[1]), intercept=float(params[0]), r2=float(res.rsquared), n=int(len(x)),
+    return LinearTrend(slope=float(params[1]), intercept=float(params[0]), r2=float(res.rsquared), n=int(len(zx)),
                        transform=transform, slope_se=float(np.sqrt(cov[1, 1])), intercept_se=float(np.sqrt(cov[0, 0])),
                        cov=cov, alpha=alpha, cov_type=cov_type, resid_var=float(res.scale), df_resid=float(res.df_resid),
-                       weighted=weights is not None, n_clipped=n_clipped, results=res)
+                       weighted=w is not None, n_clipped=n_clipped, results=res)
 
 # %% ../nbs/06_fits.ipynb
 def effective_robustness(trend: LinearTrend,  # the baseline line
@@ -229,9 +235,108 @@ def effective_robustness(trend: LinearTrend,  # the baseline line
         ny = np.broadcast_to(np.asarray(n_y, dtype=float), y.shape)
         py = (y * ny + 0.5) / (ny + 1)
         var = var + py * (1 - py) / ny
-    q = stats.norm.ppf(1 - trend.alpha / 2)
+    q = stats.t.ppf(1 - trend.alpha / 2, trend.df_resid)  # t, not normal: honest for small baselines
     er = y - pred; se = np.sqrt(var)
     return pd.DataFrame({"x": x, "y": y, "predicted": pred, "er": er, "er_se": se, "er_lo": er - q * se, "er_hi": er + q * se})
+
+# %% ../nbs/06_fits.ipynb
+BOOT_BLOCK = 64  # resamples drawn and fitted together (small: the count matrix stays in cache)
+
+def bootstrap_indices(n: int,            # number of models
+                      n_boot: int,       # number of resamples
+                      seed: int = 0      # seed of the resampling
+                     ):
+    "Yield the bootstrap index matrices (BOOT_BLOCK x n, the last one shorter) in order, from one seeded generator."
+    rng = np.random.default_rng(int(seed))
+    dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64
+    for start in range(0, n_boot, BOOT_BLOCK):
+        yield rng.integers(0, n, (min(BOOT_BLOCK, n_boot - start), n), dtype=dtype)
+
+@dataclass
+class BootstrapTrend:
+    "Slopes and intercepts of a line refitted on bootstrap resamples of the baseline models."
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    transform: str
+    alpha: float = 0.05
+    seed: int = 0
+    n_degenerate: int = 0   # resamples dropped because all their ID accuracies were equal
+
+    @property
+    def n_boot(self) -> int: return len(self.slopes)
+
+    def predict_z(self, x_acc, chunk: int = 256):
+        "Resampled lines at ID accuracies `x_acc`: an (n_boot, len(x_acc)) array on the fitting axis."
+        z = transform_accuracy(np.clip(np.atleast_1d(np.asarray(x_acc, dtype=float)), 1e-12, 1 - 1e-12), self.transform)
+        return self.intercepts[:, None] + self.slopes[:, None] * z[None, :]
+
+    def band(self, x_acc):
+        "Percentile band (lo, hi) of the line at ID accuracies `x_acc`, as fractions."
+        q = np.quantile(self.predict_z(x_acc), [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+        return inverse_transform(q[0], self.transform), inverse_transform(q[1], self.transform)
+
+    def er_interval(self, x, y, chunk: int = 256):
+        "Percentile interval (lo, hi) of each model's effective robustness over the resampled lines."
+        x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+        lo, hi = np.empty(len(x)), np.empty(len(x))
+        for s in range(0, len(x), chunk):
+            qz = np.quantile(self.predict_z(x[s:s + chunk]), [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+            hi[s:s + chunk] = y[s:s + chunk] - inverse_transform(qz[0], self.transform)
+            lo[s:s + chunk] = y[s:s + chunk] - inverse_transform(qz[1], self.transform)
+        return lo, hi
+
+    def to_dict(self) -> dict:
+        "Summary of the resampled coefficients as plain python."
+        qs = [self.alpha / 2, 0.5, 1 - self.alpha / 2]
+        return {"n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha, "transform": self.transform,
+                "n_degenerate": self.n_degenerate,
+                "slope_quantiles": np.quantile(self.slopes, qs).tolist(), "intercept_quantiles": np.quantile(self.intercepts, qs).tolist(),
+                "slope_se": float(self.slopes.std(ddof=1)), "intercept_se": float(self.intercepts.std(ddof=1))}
+
+def _one_blas_thread():
+    "Context limiting BLAS to one thread (threadpoolctl, installed with scikit-learn); a no-op without it."
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(1, user_api="blas")
+    except ImportError:
+        import contextlib; return contextlib.nullcontext()
+
+def bootstrap_trend(x,                         # ID accuracies (fractions) of the baseline models
+                    y,                         # OOD accuracies (fractions)
+                    transform: str = "probit", # fitting axis
+                    n_boot: int = 10_000,      # number of resamples
+                    seed: int = 0,             # resampling seed
+                    weights=None,              # None, per-point weights, or 'binomial' (needs n_y)
+                    alpha: float = 0.05,       # 1 - confidence level of the percentile intervals
+                    n_x=None, n_y=None,        # test-set sizes (clipping; binomial weights)
+                    eps: float = 1e-4          # clip margin when n is not given
+                   ) -> BootstrapTrend:
+    "Pairs bootstrap of the (weighted) least-squares line over models, vectorized in numpy."
+    if n_boot < 1: raise ValueError(f"n_boot must be a positive number of resamples, got {n_boot}")
+    zx, zy, w, _ = _fit_axes(x, y, transform, weights, n_x, n_y, eps)
+    cx, cy = zx.mean(), zy.mean()
+    zx, zy = zx - cx, zy - cy
+    n = len(zx)
+    if w is None: terms = np.stack([zx, zy, zx * zx, zx * zy])  # per-model terms of the sums (the weight sum is n)
+    else: terms = np.stack([w, w * zx, w * zy, w * zx * zx, w * zx * zy])
+    offsets, terms = (np.arange(BOOT_BLOCK, dtype=np.intp) * n)[:, None], np.ascontiguousarray(terms.T)
+    slopes, inters, s = np.empty(n_boot), np.empty(n_boot), 0
+    with _one_blas_thread():  # small products: threads only fight other processes for the cores
+        for idx in bootstrap_indices(n, n_boot, seed):
+            k = len(idx)  # how often each model is drawn in each resample, then all sums in one product
+            flat = idx.astype(np.intp); flat += offsets[:k]
+            counts = np.bincount(flat.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)
+            sums = (counts @ terms).T
+            sw, (sx, sy, sxx, sxy) = (n, sums) if w is None else (sums[0], sums[1:])
+            mx, my = sx / sw, sy / sw
+            with np.errstate(invalid="ignore", divide="ignore"): b = (sxy - sw * mx * my) / (sxx - sw * mx * mx)
+            slopes[s:s + k] = b; inters[s:s + k] = my - b * mx; s += k
+    # back to the uncentred axes: y - cy = a' + b (x - cx)  =>  a = a' + cy - b cx
+    inters = inters + cy - slopes * cx
+    bad = ~np.isfinite(slopes) | (np.abs(slopes) > 1e12)
+    if bad.all(): raise ValueError("every bootstrap resample had a constant ID accuracy; the baseline needs more distinct models")
+    if bad.any(): warnings.warn(f"{int(bad.sum())} of {n_boot} bootstrap resamples had a constant ID accuracy and were dropped", stacklevel=2)
+    return BootstrapTrend(slopes[~bad], inters[~bad], transform, alpha, seed, int(bad.sum()))
 
 # %% ../nbs/06_fits.ipynb
 @dataclass
@@ -240,8 +345,9 @@ class TrendFit:
     trend: LinearTrend
     per_model: pd.DataFrame  # model_id, x, y, predicted, er, er_lo, er_hi, in_baseline + model metadata
     baseline: str | None     # the query that chose the baseline models (None: all models)
-    x_setting: str
+    x_setting: str | list
     y_setting: str | list
+    bootstrap: BootstrapTrend | None = field(default=None, repr=False)  # resampled lines, when asked for
 
     def to_dict(self) -> dict:
         "Plain JSON-able python: the line, the baseline query, the settings and each model's row."
@@ -249,7 +355,7 @@ class TrendFit:
         rows = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
         return {"trend": self.trend.to_dict(), "baseline": self.baseline, "x_setting": self.x_setting,
                 "y_setting": self.y_setting, "n_models": len(rows), "n_baseline": int(self.per_model.in_baseline.sum()),
-                "per_model": rows}
+                "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(), "per_model": rows}
 
 def _setting_ids(tables, ids, what):
     ids = [ids] if isinstance(ids, str) else list(ids)
@@ -295,6 +401,35 @@ def select_models(frame: pd.DataFrame,  # one row per model: metadata and accura
         raise ValueError(f"baseline query {query!r} could not be evaluated ({type(e).__name__}: {e}); columns are {list(frame.columns)}") from e
     return frame.index.isin(sel.index)
 
+def _model_frame(tables, x_settings, y_setting, missing):
+    "One row per model: metadata, every setting's accuracy as a column, x (or x_<id>...), y and counts."
+    if missing not in ("error", "drop"): raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
+    models = tables.models
+    xs = _setting_ids(tables, x_settings, "x_setting")
+    if missing == "drop":
+        ids = set(xs + _setting_ids(tables, y_setting, "y_setting"))
+        got = tables.evals[tables.evals.setting_id.isin(ids)].groupby("model_id").setting_id.nunique()
+        keep = set(got[got == len(ids)].index)
+        dropped = int((~models.model_id.isin(keep)).sum())
+        if dropped: warnings.warn(f"dropped {dropped} of {len(models)} models that lack one of {sorted(ids)}", stacklevel=3)
+        models = models[models.model_id.isin(keep)]
+        tables = Tables(models, tables.settings, tables.evals[tables.evals.model_id.isin(keep)], tables.meta)
+    wide = tables.wide().reindex(models.model_id)
+    wide = wide.drop(columns=[c for c in wide.columns if c in models.columns]).reset_index(drop=True)
+    frame = pd.concat([models.reset_index(drop=True), wide], axis=1)
+    for j, s in enumerate(xs):
+        suffix = "" if len(xs) == 1 else f"_{j}"
+        xa = setting_accuracy(tables, s, "x_setting")
+        frame = frame.merge(xa.rename(columns={"accuracy": f"x{suffix}", "n": f"n_x{suffix}", "correct": f"correct_x{suffix}"}), on="model_id")
+    ya = setting_accuracy(tables, y_setting, "y_setting")
+    return frame.merge(ya.rename(columns={"accuracy": "y", "n": "n_y", "correct": "correct_y"}), on="model_id"), models
+
+def _baseline(frame, baseline):
+    mask = np.asarray(select_models(frame, baseline))
+    if mask.sum() < 3:
+        raise ValueError(f"baseline {baseline!r} selects {int(mask.sum())} models; a line needs at least 3 (of {len(frame)} models)")
+    return mask
+
 def fit_tables(tables: Tables,              # the study's tables (models, settings, evals)
                x_setting: str,              # setting_id of the ID axis
                y_setting,                   # setting_id of the OOD axis, or a list (pooled)
@@ -303,42 +438,166 @@ def fit_tables(tables: Tables,              # the study's tables (models, settin
                weighted: bool = False,      # weight points by their binomial variance (needs counts)
                cov_type: str = "nonrobust", # or 'HC3'
                alpha: float = 0.05,         # 1 - confidence level
-               missing: str = "error"       # models lacking a setting: 'error' or 'drop' (with a warning)
+               missing: str = "error",      # models lacking a setting: 'error' or 'drop' (with a warning)
+               n_boot: int = 0,             # bootstrap resamples of the baseline (0: none); adds er_boot_lo/hi
+               seed: int = 0                # bootstrap seed
               ) -> TrendFit:
     "Fit the baseline line on results tables and give every model's effective robustness."
-    if missing not in ("error", "drop"): raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
-    models = tables.models
-    if missing == "drop":
-        ids = _setting_ids(tables, [x_setting], "x_setting") + _setting_ids(tables, y_setting, "y_setting")
-        got = tables.evals[tables.evals.setting_id.isin(ids)].groupby("model_id").setting_id.nunique()
-        keep = set(got[got == len(set(ids))].index)
-        dropped = int((~models.model_id.isin(keep)).sum())
-        if dropped: warnings.warn(f"fit_tables: dropped {dropped} of {len(models)} models that lack {x_setting!r} or {y_setting!r}", stacklevel=2)
-        models = models[models.model_id.isin(keep)]
-        tables = Tables(models, tables.settings, tables.evals[tables.evals.model_id.isin(keep)], tables.meta)
-    xa = setting_accuracy(tables, x_setting, "x_setting")
-    ya = setting_accuracy(tables, y_setting, "y_setting")
-    wide = tables.wide().reindex(models.model_id)
-    wide = wide.drop(columns=[c for c in wide.columns if c in models.columns]).reset_index(drop=True)
-    frame = pd.concat([models.reset_index(drop=True), wide], axis=1)
-    frame = frame.merge(xa.rename(columns={"accuracy": "x", "n": "n_x", "correct": "correct_x"}), on="model_id")
-    frame = frame.merge(ya.rename(columns={"accuracy": "y", "n": "n_y", "correct": "correct_y"}), on="model_id")
-    mask = np.asarray(select_models(frame, baseline))
-    base = frame[mask]
-    if len(base) < 3:
-        raise ValueError(f"baseline {baseline!r} selects {len(base)} models; a line needs at least 3 (of {len(frame)} models)")
+    if not isinstance(x_setting, str): raise TypeError(f"x_setting must be one setting_id, got {x_setting!r}; for several ID settings use fit_tables_multi_id")
+    frame, models = _model_frame(tables, [x_setting], y_setting, missing)
+    mask = _baseline(frame, baseline); base = frame[mask]
     has_n = base.n_x.notna().all() and base.n_y.notna().all()
     if weighted and not base.n_y.notna().all():
         raise ValueError("weighted=True needs test-set counts (n, correct) for every baseline model on the OOD setting(s)")
-    trend = linear_trend(base.x.values, base.y.values, transform=transform, weights="binomial" if weighted else None,
-                         cov_type=cov_type, alpha=alpha, n_x=base.n_x.values if has_n else None,
-                         n_y=base.n_y.values if has_n else None)
+    kw = dict(transform=transform, weights="binomial" if weighted else None, alpha=alpha,
+              n_x=base.n_x.values if has_n else None, n_y=base.n_y.values if has_n else None)
+    trend = linear_trend(base.x.values, base.y.values, cov_type=cov_type, **kw)
     nx = frame.n_x.values if frame.n_x.notna().all() else None
     ny = frame.n_y.values if frame.n_y.notna().all() else None
     er = effective_robustness(trend, frame.x.values, frame.y.values, nx, ny)
-    meta = models.reset_index(drop=True)
+    boot = None
+    if n_boot:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # clipping was already reported by linear_trend
+            boot = bootstrap_trend(base.x.values, base.y.values, n_boot=n_boot, seed=seed, **kw)
+        er["er_boot_lo"], er["er_boot_hi"] = boot.er_interval(frame.x.values, frame.y.values)
     per = pd.concat([frame[["model_id"]].reset_index(drop=True), er.reset_index(drop=True)], axis=1)
     per["in_baseline"] = mask
-    per = per.merge(meta, on="model_id", how="left", suffixes=("", "_meta"))
+    per = per.merge(models.reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
     return TrendFit(trend=trend, per_model=per, baseline=baseline, x_setting=x_setting,
+                    y_setting=y_setting if isinstance(y_setting, str) else list(y_setting), bootstrap=boot)
+
+# %% ../nbs/06_fits.ipynb
+def relative_robustness(fit: TrendFit,  # a fitted baseline (from fit_tables)
+                        pairs           # {intervention_model_id: baseline_model_id}, or (intervention, baseline) tuples
+                       ) -> pd.DataFrame:
+    "Per pair: ID and OOD accuracy change (relative robustness) and change in effective robustness, with an interval."
+    pairs = list(pairs.items()) if isinstance(pairs, dict) else [tuple(p) for p in pairs]
+    if not pairs: raise ValueError("relative_robustness needs at least one (intervention, baseline) pair")
+    per = fit.per_model.set_index("model_id")
+    unknown = sorted({m for p in pairs for m in p if m not in per.index})
+    if unknown: raise ValueError(f"model ids {unknown[:5]} are not in the fit (it has {len(per)} models)")
+    q = stats.norm.ppf(1 - fit.trend.alpha / 2); rows = []
+    for a, b in pairs:
+        ra, rb = per.loc[a], per.loc[b]
+        d_er = ra.er - rb.er; se = float(np.hypot(ra.er_se, rb.er_se))
+        rows.append(dict(intervention=a, baseline=b, d_id=ra.x - rb.x, d_ood=ra.y - rb.y, d_er=d_er,
+                         d_er_lo=d_er - q * se, d_er_hi=d_er + q * se))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/06_fits.ipynb
+def fit_many(tables: Tables,   # the study's tables
+             x_setting: str,   # the ID setting
+             y_settings,       # OOD setting ids, one line each
+             **kwargs          # passed on to fit_tables (transform, baseline, weighted, ...)
+            ) -> dict:
+    "One `fit_tables` per OOD setting: {setting_id: TrendFit}."
+    y_settings = [y_settings] if isinstance(y_settings, str) else list(y_settings)
+    if not y_settings: raise ValueError("fit_many needs at least one OOD setting")
+    return {s: fit_tables(tables, x_setting, s, **kwargs) for s in y_settings}
+
+def average_effective_robustness(fits: dict,          # {setting_id: TrendFit} from fit_many
+                                 alpha: float = 0.05  # 1 - confidence level
+                                ) -> pd.DataFrame:
+    "Each model's effective robustness averaged over settings: er_mean with an interval, plus er_<setting> columns."
+    if not fits: raise ValueError("average_effective_robustness needs at least one fit")
+    ers = pd.concat({s: f.per_model.set_index("model_id")[["er", "er_se"]] for s, f in fits.items()}, axis=1)
+    er, se = ers.xs("er", axis=1, level=1), ers.xs("er_se", axis=1, level=1)
+    k = er.notna().sum(axis=1)
+    out = pd.DataFrame({"er_mean": er.mean(axis=1), "er_mean_se": np.sqrt((se**2).sum(axis=1, min_count=1)) / k, "n_settings": k})
+    q = stats.norm.ppf(1 - alpha / 2)
+    out["er_mean_lo"], out["er_mean_hi"] = out.er_mean - q * out.er_mean_se, out.er_mean + q * out.er_mean_se
+    out = out.join(er.add_prefix("er_"))
+    return out.reset_index()
+
+# %% ../nbs/06_fits.ipynb
+@dataclass
+class MultiTrend:
+    "A fitted plane T(y) = b0 + sum_j b_j T(x_j) over several ID accuracies."
+    coef: np.ndarray         # (k+1,): intercept, then one slope per ID setting
+    cov: np.ndarray          # (k+1, k+1) covariance of coef
+    names: list              # the ID settings' names
+    r2: float
+    n: int
+    transform: str
+    alpha: float = 0.05
+    cov_type: str = "nonrobust"
+    resid_var: float = float("nan")
+    df_resid: float = float("nan")
+    results: object = field(default=None, repr=False, compare=False)
+
+    def _design(self, X):
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[1] != len(self.names): raise ValueError(f"need {len(self.names)} ID accuracies per model ({self.names}), got {X.shape[1]}")
+        Z = transform_accuracy(np.clip(X, 1e-12, 1 - 1e-12), self.transform) if self.transform != "linear" else X
+        return np.column_stack([np.ones(len(Z)), Z])
+
+    def predict_z(self, X): return self._design(X) @ self.coef
+    def predict(self, X):
+        "Predicted OOD accuracy from an (n_models, k) array of ID accuracies."
+        return inverse_transform(self.predict_z(X), self.transform)
+    def se_z(self, X):
+        D = self._design(X); return np.sqrt(np.einsum("ij,jk,ik->i", D, self.cov, D))
+
+    def to_dict(self) -> dict:
+        return {"coef": np.asarray(self.coef).tolist(), "cov": np.asarray(self.cov).tolist(), "names": list(self.names),
+                "r2": self.r2, "n": self.n, "transform": self.transform, "alpha": self.alpha, "cov_type": self.cov_type,
+                "resid_var": self.resid_var, "df_resid": self.df_resid}
+
+def multi_linear_trend(X,                          # (n_models, k) ID accuracies (fractions), one column per ID setting
+                       y,                          # OOD accuracies (fractions)
+                       names=None,                 # names of the k ID settings
+                       transform: str = "probit",  # fitting axis
+                       cov_type: str = "nonrobust",# or 'HC3'
+                       alpha: float = 0.05,        # 1 - confidence level
+                       eps: float = 1e-4           # clip margin for accuracies of exactly 0 or 1
+                      ) -> MultiTrend:
+    "Fit T(y) on several T(x_j) at once (OLS, statsmodels): the multi-ID baseline."
+    import statsmodels.api as sm
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2: raise ValueError(f"X must be a 2-d array (models x ID settings), got shape {X.shape}")
+    n, k = X.shape
+    names = [f"x{j}" for j in range(k)] if names is None else list(names)
+    if len(names) != k: raise ValueError(f"{len(names)} names for {k} ID settings")
+    if n < k + 2: raise ValueError(f"a fit on {k} ID settings needs at least {k + 2} models, got {n}")
+    y = as_accuracies(y, "y (OOD accuracy)")
+    cols = [as_accuracies(X[:, j], f"ID accuracy {names[j]!r}") for j in range(k)]
+    for j, c in enumerate(cols):
+        if np.ptp(c) == 0: raise ValueError(f"ID accuracy {names[j]!r} is constant ({c[0]}): its slope is undefined")
+    if transform != "linear":
+        cols = [clip_accuracies(c, None, eps, f"ID accuracies {names[j]!r}") for j, c in enumerate(cols)]
+        y = clip_accuracies(y, None, eps, "OOD accuracies")
+    Z = np.column_stack([np.ones(n)] + [transform_accuracy(c, transform) for c in cols])
+    if np.linalg.matrix_rank(Z) < k + 1: raise ValueError(f"the ID accuracies {names} are collinear on the {transform} axis; drop one")
+    res = sm.OLS(transform_accuracy(y, transform), Z).fit(cov_type=cov_type)
+    return MultiTrend(coef=np.asarray(res.params), cov=np.asarray(res.cov_params()), names=names, r2=float(res.rsquared),
+                      n=n, transform=transform, alpha=alpha, cov_type=cov_type, resid_var=float(res.scale),
+                      df_resid=float(res.df_resid), results=res)
+
+def fit_tables_multi_id(tables: Tables,              # the study's tables
+                        x_settings,                  # the ID setting ids (two or more)
+                        y_setting,                   # the OOD setting id (or a list, pooled)
+                        transform: str = "probit",   # fitting axis
+                        baseline: str | None = None, # pandas query choosing the models that define the plane
+                        cov_type: str = "nonrobust", # or 'HC3'
+                        alpha: float = 0.05,         # 1 - confidence level
+                        missing: str = "error"       # models lacking a setting: 'error' or 'drop'
+                       ) -> TrendFit:
+    "Multi-ID effective robustness: fit T(y) on several ID accuracies over a baseline, then every model's ER."
+    xs = [x_settings] if isinstance(x_settings, str) else list(x_settings)
+    if len(xs) < 2: raise ValueError(f"multi-ID needs two or more ID settings, got {xs}; use fit_tables for one")
+    frame, models = _model_frame(tables, xs, y_setting, missing)
+    xcols = [f"x_{j}" for j in range(len(xs))]
+    mask = _baseline(frame, baseline); base = frame[mask]
+    trend = multi_linear_trend(base[xcols].values, base.y.values, names=xs, transform=transform, cov_type=cov_type, alpha=alpha)
+    X = frame[xcols].values
+    zhat = trend.predict_z(X); pred = inverse_transform(zhat, transform)
+    var = (_inverse_derivative(zhat, transform) * trend.se_z(X)) ** 2
+    if frame.n_y.notna().all():
+        ny = frame.n_y.values.astype(float); py = (frame.y.values * ny + 0.5) / (ny + 1); var = var + py * (1 - py) / ny
+    q = stats.norm.ppf(1 - alpha / 2); er = frame.y.values - pred; se = np.sqrt(var)
+    per = frame[["model_id"] + xcols + ["y"]].rename(columns=dict(zip(xcols, [f"x_{s}" for s in xs])))
+    per = per.assign(x=frame[xcols[0]].values, predicted=pred, er=er, er_se=se, er_lo=er - q * se, er_hi=er + q * se, in_baseline=mask)
+    per = per.merge(models.reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
+    return TrendFit(trend=trend, per_model=per, baseline=baseline, x_setting=xs,
                     y_setting=y_setting if isinstance(y_setting, str) else list(y_setting))
