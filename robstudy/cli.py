@@ -11,10 +11,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .core import atomic_write_json
+from .core import atomic_write_json, get_device
 
 # %% auto 0
-__all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'config_dict', 'do_run', 'do_report', 'do_study', 'do_shifts', 'main']
+__all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'config_dict', 'do_run', 'report_parameters', 'do_report', 'do_study',
+           'do_shifts', 'main']
 
 # %% ../nbs/10_cli.ipynb
 def config_dict(cfg: DictConfig) -> dict:
@@ -30,23 +31,38 @@ def do_run(cfg: dict) -> "StudyRun":
     print(run.summary())
     return run
 
+def report_parameters(cfg: dict, study_dir) -> dict:
+    "The parameters of each configured report: `study_dir`, `config`, and its entry of `report.parameters`."
+    rep = cfg["report"]
+    extra = rep.get("parameters") or {}
+    unknown = sorted(set(extra) - set(rep["notebooks"]))
+    if unknown:
+        raise ValueError(f"report.parameters names report(s) {unknown} that are not in report.notebooks {list(rep['notebooks'])}")
+    for k, v in extra.items():
+        if not isinstance(v, dict): raise TypeError(f"report.parameters.{k} must be a mapping of parameter -> value, got {v!r}")
+    return {nb: {"study_dir": str(Path(study_dir).resolve()), "config": cfg, **(extra.get(nb) or {})} for nb in rep["notebooks"]}
+
 def do_report(cfg: dict) -> list:
     "Run the study's report notebooks with papermill, render HTML, rebuild the index; returns the records."
-    from robstudy.reports import run_report, write_index
+    from robstudy.reports import check_parameters, report_notebook, run_report, write_index
     name = cfg["study"]["name"]
     study_dir = Path(cfg["paths"]["runs"])/name
     if not (study_dir/"tables"/"evals.parquet").exists():
         raise SystemExit(f"no results for study {name!r} in {study_dir}: run `robstudy run study={name}` first")
     out = Path(cfg["paths"]["reports"])/name
     rep = cfg["report"]
+    get_device(cfg.get("device", "auto"))  # device=cuda without a GPU: an error before any report runs
+    params = report_parameters(cfg, study_dir)
+    for nb, p in params.items():  # every report's parameters are checked before any report runs
+        check_parameters(report_notebook(nb, rep.get("dir")), {**p, "figures_path": ""})
     records = []
-    for nb in rep["notebooks"]:
-        r = run_report(nb, {"study_dir": str(study_dir.resolve()), "config": cfg}, out, kernel=rep["kernel"],
-                       timeout=int(rep["timeout"]), show_code=bool(rep["show_code"]), nb_folder=rep.get("dir"),
-                       study=name, device=cfg.get("device"))
+    for nb, p in params.items():
+        r = run_report(nb, p, out, kernel=rep["kernel"], timeout=int(rep["timeout"]), show_code=bool(rep["show_code"]),
+                       nb_folder=rep.get("dir"), study=name, device=cfg.get("device"), force=bool(rep.get("force", False)))
         records.append(r)
         where = out/r["html"] if r["status"] == "ok" else out/r["notebook"]
-        print(f"{r['status']:>6}  {where}  ({r['seconds']} s)" + ("" if r["status"] == "ok" else f"\n{r['error']}"))
+        took = "unchanged, not re-run" if r.get("cached") else f"{r['seconds']} s"
+        print(f"{r['status']:>6}  {where}  ({took})" + ("" if r["status"] == "ok" else f"\n{r['error']}"))
     print(f"index   {write_index(Path(cfg['paths']['reports']))}")
     if any(r["status"] != "ok" for r in records): raise SystemExit(1)
     return records
@@ -86,6 +102,11 @@ commands:
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
   robstudy report study=digits report.show_code=true
+  robstudy report report.force=true                    # re-execute reports whose inputs did not change
+  robstudy report report.notebooks=[reanalysis] +report.parameters.reanalysis.table_path=results.csv \\
+      '+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val]}'
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib        # a sweep, jobs in parallel on this machine
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME   # as SLURM jobs
   robstudy run --cfg job          # print the composed config
 """
 

@@ -5,72 +5,165 @@
 # %% ../nbs/04_evaluate.ipynb 2
 from __future__ import annotations
 
-import math
+import io
+import json
+import os
+import shutil
+import socket
 import sys
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .core import (Tables, atomic_write_json, clopper_pearson, get_device, read_json, set_seed,
-                           stable_hash)
+from .core import (Tables, atomic_write_bytes, atomic_write_json, clopper_pearson, get_device, read_json,
+                           set_seed, stable_hash)
 from .data import DatasetSplit, load_dataset
 from .models import (CheckpointError, load_checkpoint, model_id, save_checkpoint, train_models, zoo_grid)
 from .shifts import get_shift
 
 # %% auto 0
-__all__ = ['build_settings', 'setting_images', 'predict_logits', 'expected_calibration_error', 'classification_metrics',
-           'ResultsStore', 'StudyRun', 'run_study', 'collect_tables']
+__all__ = ['EVAL_VERSION', 'build_settings', 'setting_images', 'predict_logits', 'expected_calibration_error',
+           'worst_group_accuracy', 'classification_metrics', 'FileLock', 'ResultsStore', 'Progress', 'StudyRun',
+           'run_study', 'collect_tables', 'prediction_matrix', 'agreement_matrix', 'majority_vote']
 
 # %% ../nbs/04_evaluate.ipynb
+EVAL_VERSION = 2  # bump when what an evaluation record holds, or how it is computed, changes
+
+def _settings_frame(dataset: str, fp: str, shifts: list, severities, seed: int) -> pd.DataFrame:
+    "The settings table of `dataset` (fingerprint `fp`) without loading the data."
+    rows = [dict(dataset=dataset, shift="clean", severity=0.0, role="id", seed=0)]
+    rows += [dict(dataset=dataset, shift=s, severity=float(v), role="ood", seed=int(seed)) for s in shifts for v in severities]
+    for r in rows:
+        key = {**r, "data": fp, "eval": EVAL_VERSION}
+        if r["shift"] != "clean":
+            sh = get_shift(r["shift"])  # unknown names and bad severities fail here, before any work
+            key["definition"] = dict(family=sh.family, param=sh.param, value=sh.parameter(r["severity"]))
+        r["setting_id"] = stable_hash(key)
+    return pd.DataFrame(rows)[["setting_id", "dataset", "shift", "severity", "role", "seed"]]
+
 def build_settings(ds: DatasetSplit,           # the study's data split
                    shifts: list,               # shift names (all must be registered)
                    severities=(1, 2, 3, 4, 5), # severities to evaluate
                    seed: int = 0               # seed of the shifts' random parts
                   ) -> pd.DataFrame:
     "The settings table: the clean test set plus every shift × severity."
-    for name in shifts: get_shift(name)  # unknown names fail here, before any work
-    fp = ds.fingerprint()
-    rows = [dict(dataset=ds.name, shift="clean", severity=0.0, role="id", seed=0)]
-    rows += [dict(dataset=ds.name, shift=s, severity=float(v), role="ood", seed=int(seed)) for s in shifts for v in severities]
-    for r in rows: r["setting_id"] = stable_hash({**r, "data": fp})
-    return pd.DataFrame(rows)[["setting_id", "dataset", "shift", "severity", "role", "seed"]]
+    for name in shifts: get_shift(name)
+    return _settings_frame(ds.name, ds.fingerprint(), list(shifts), severities, seed)
 
 def setting_images(ds: DatasetSplit, setting) -> torch.Tensor:
-    "The test images of one setting (the clean images shifted as the setting says)."
+    "The test images of one setting (the clean images shifted as the setting says), on the data's device."
     if setting["shift"] == "clean": return ds.x_test
     return get_shift(setting["shift"])(ds.x_test, setting["severity"], seed=int(setting["seed"]))
 
 # %% ../nbs/04_evaluate.ipynb
-@torch.no_grad()
-def predict_logits(model, x: torch.Tensor, batch_size: int = 2048, device="cpu") -> torch.Tensor:
-    "Logits of `model` on `x`, computed in batches on `device`, returned on the CPU as float32."
+def predict_logits(model, x: torch.Tensor, batch_size: int = 4096, device="cpu",
+                   amp: bool | None = None,   # bf16 autocast; default: on for CUDA devices only
+                   on_device: bool = False    # keep the logits on `device` (default: return them on the CPU)
+                  ) -> torch.Tensor:
+    "Logits of `model` on `x`, computed in batches on `device`, returned as float32."
+    dev = torch.device(device)
+    amp = (dev.type == "cuda") if amp is None else (amp and dev.type == "cuda")
     out = []
-    for i in range(0, len(x), batch_size):
-        out.append(model(x[i:i + batch_size].to(device)).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        for i in range(0, len(x), batch_size):
+            out.append(model(x[i:i + batch_size].to(dev, non_blocking=True)).float())
+    logits = torch.cat(out) if out else torch.empty(0, device=dev)
+    return logits if on_device else logits.cpu()
 
 def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, bins: int = 15) -> float:
     "ECE: the bin-weighted gap between confidence and accuracy over equal-width confidence bins."
     conf, pred = probs.max(1)
-    correct = (pred == y).float()
-    edges = torch.linspace(0, 1, bins + 1)
+    correct = (pred == y.to(pred.device)).double()
+    edges = torch.linspace(0, 1, bins + 1, device=conf.device, dtype=conf.dtype)
     which = torch.bucketize(conf, edges[1:-1], right=True)
-    ece = torch.zeros(())
-    for b in range(bins):
-        m = which == b
-        if m.any(): ece += m.float().mean() * (conf[m].mean() - correct[m].mean()).abs()
-    return float(ece)
+    gap = torch.zeros(bins, dtype=torch.float64, device=conf.device)
+    gap.index_add_(0, which, conf.double() - correct)
+    return float(gap.abs().sum() / max(len(y), 1))
 
-def classification_metrics(logits: torch.Tensor, y: torch.Tensor) -> dict:
-    "n, correct, accuracy, nll and ece of `logits` against labels `y`."
-    y = y.cpu()
-    correct = int((logits.argmax(1) == y).sum())
-    return dict(n=len(y), correct=correct, accuracy=correct / max(len(y), 1),
-                nll=float(torch.nn.functional.cross_entropy(logits, y)), ece=expected_calibration_error(logits.softmax(1), y))
+def worst_group_accuracy(hit: torch.Tensor,   # bool per example: was the prediction right
+                         groups               # group label per example (tensor or array)
+                        ) -> dict:
+    "Accuracy of the worst group, with its counts and the number of groups."
+    g = torch.as_tensor(np.asarray(groups) if not isinstance(groups, torch.Tensor) else groups, device=hit.device)
+    if g.shape != hit.shape: raise ValueError(f"groups has shape {tuple(g.shape)}; expected one group per test example {tuple(hit.shape)}")
+    _, inv = torch.unique(g, return_inverse=True)
+    n = torch.bincount(inv); c = torch.bincount(inv, weights=hit.double())
+    i = int((c / n).argmin())
+    return dict(worst_group_accuracy=float(c[i] / n[i]), worst_group_correct=int(c[i]), worst_group_n=int(n[i]), n_groups=len(n))
+
+def classification_metrics(logits: torch.Tensor, y: torch.Tensor,
+                           groups=None   # optional group label per example: adds worst-group accuracy
+                          ) -> dict:
+    "n, correct, accuracy, nll and ece of `logits` against labels `y` (plus worst-group accuracy given groups)."
+    logits = logits.float(); y = y.to(logits.device)
+    hit = logits.argmax(1) == y
+    correct = int(hit.sum())
+    out = dict(n=len(y), correct=correct, accuracy=correct / max(len(y), 1),
+               nll=float(torch.nn.functional.cross_entropy(logits, y)), ece=expected_calibration_error(logits.softmax(1), y))
+    if groups is not None: out.update(worst_group_accuracy(hit, groups))
+    return out
+
+# %% ../nbs/04_evaluate.ipynb
+def _pid_alive(pid: int) -> bool:
+    "Whether process `pid` exists on this host and is not a zombie."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    try: return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (OSError, IndexError): return True
+
+class FileLock:
+    "An exclusive lock file holding its owner's host, pid and start time; stale locks are broken."
+    def __init__(self, path, stale_after: float = 6 * 3600):
+        self.path, self.stale_after, self.held = Path(path), stale_after, False
+
+    def acquire(self) -> bool:
+        "Take the lock if it is free or stale; never blocks."
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._stale(): return False
+                try: os.rename(self.path, self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.stale"))
+                except FileNotFoundError: pass
+                for p in self.path.parent.glob(f".{self.path.name}.*.stale"): p.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f: json.dump({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}, f)
+            self.held = True
+            return True
+        return False
+
+    def _stale(self) -> bool:
+        try: rec, age = json.loads(self.path.read_text()), time.time() - self.path.stat().st_mtime
+        except FileNotFoundError: return True   # released meanwhile: try again
+        except (ValueError, OSError):           # being written right now, or torn by a crash
+            try: return time.time() - self.path.stat().st_mtime > 30
+            except FileNotFoundError: return True
+        if age > self.stale_after: return True
+        return rec.get("host") == socket.gethostname() and not _pid_alive(int(rec.get("pid", -1)))
+
+    def release(self):
+        if self.held: self.path.unlink(missing_ok=True); self.held = False
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.release()
+
+_FAULTS: dict = {}
+def _crash_point(name: str):
+    "Test hook: `ROBSTUDY_KILL_AT=name:k` SIGKILLs this process the k-th time it passes point `name`."
+    spec = os.environ.get("ROBSTUDY_KILL_AT")
+    if not spec: return
+    point, _, k = spec.partition(":")
+    if point != name: return
+    _FAULTS[name] = _FAULTS.get(name, 0) + 1
+    if _FAULTS[name] >= int(k or 1):
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
 
 # %% ../nbs/04_evaluate.ipynb
 class ResultsStore:
@@ -78,7 +171,18 @@ class ResultsStore:
     def __init__(self, root): self.root = Path(root)
     def model_stem(self, mid: str) -> Path: return self.root/"models"/mid
     def eval_path(self, mid: str, sid: str) -> Path: return self.root/"evals"/mid/f"{sid}.json"
+    def pred_path(self, mid: str, sid: str) -> Path: return self.root/"preds"/mid/f"{sid}.npz"
     def has_eval(self, mid: str, sid: str) -> bool: return self.eval_path(mid, sid).exists()
+    def lock(self, mid: str) -> FileLock: return FileLock(self.root/"locks"/f"{mid}.lock")
+
+    def done(self, mids: list, kind: str = "evals") -> dict:
+        "{model_id: set of setting ids with a record} (or with predictions, `kind='preds'`), one directory listing per model."
+        ext = ".json" if kind == "evals" else ".npz"
+        out = {}
+        for m in mids:
+            try: out[m] = {n[:-len(ext)] for n in os.listdir(self.root/kind/m) if n.endswith(ext) and not n.startswith(".")}
+            except FileNotFoundError: out[m] = set()
+        return out
 
     def put_eval(self, record: dict) -> Path:
         "Write one evaluation record atomically."
@@ -87,6 +191,19 @@ class ResultsStore:
     def put_model(self, mid: str, meta: dict) -> Path:
         "Write a model's metadata row atomically."
         return atomic_write_json(self.root/"model_meta"/f"{mid}.json", {"model_id": mid, **meta})
+
+    def put_predictions(self, mid: str, sid: str, pred, prob, y) -> Path:
+        "Write one (model, setting)'s per-example predicted label, its probability and the true label (compressed npz)."
+        buf = io.BytesIO()
+        np.savez_compressed(buf, pred=np.asarray(pred, dtype=np.int32), prob=np.asarray(prob, dtype=np.float32),
+                            y=np.asarray(y, dtype=np.int32))
+        return atomic_write_bytes(self.pred_path(mid, sid), buf.getvalue())
+
+    def predictions(self, mid: str, sid: str) -> dict:
+        "The stored predictions of one (model, setting): arrays `pred`, `prob`, `y` (never unpickled)."
+        p = self.pred_path(mid, sid)
+        if not p.exists(): raise FileNotFoundError(f"{p}: no stored predictions for model {mid!r} on setting {sid!r}; run the study with store_predictions: true")
+        with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in ("pred", "prob", "y")}
 
     def evals(self, model_ids=None) -> pd.DataFrame:
         "All evaluation records (optionally only of `model_ids`)."
@@ -98,6 +215,65 @@ class ResultsStore:
         "Metadata rows of stored models (optionally only of `model_ids`)."
         paths = [self.root/"model_meta"/f"{m}.json" for m in model_ids] if model_ids is not None else sorted((self.root/"model_meta").glob("*.json"))
         return pd.DataFrame([read_json(p) for p in paths if p.exists()])
+
+    def save_tables(self, tables: Tables, keep_seconds: float = 600) -> Path:
+        "Write `tables` as a new version and atomically point `<root>/tables` at it; returns the link."
+        versions = self.root/".tables"; versions.mkdir(parents=True, exist_ok=True)
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = versions/f".tmp-{name}"
+        tables.save(tmp)
+        _crash_point("tables")
+        os.rename(tmp, versions/name)
+        link, tmp_link = self.root/"tables", self.root/f".tables-link-{name}"
+        old = os.readlink(link) if link.is_symlink() else None
+        os.symlink(f".tables/{name}", tmp_link)
+        _crash_point("swap")
+        try: os.replace(tmp_link, link)
+        except IsADirectoryError:  # a plain folder from an older robstudy: keep it as a version, then link
+            os.rename(link, versions/f"legacy-{name}"); os.replace(tmp_link, link)
+        if old and (self.root/old).exists(): os.utime(self.root/old)  # superseded now: its grace period starts
+        self._prune_tables(keep_seconds)
+        return link
+
+    def _prune_tables(self, keep_seconds: float):
+        "Remove table versions (and leftovers of killed writers) that are not current and older than `keep_seconds`."
+        link = self.root/"tables"
+        current = Path(os.readlink(link)).name if link.is_symlink() else None
+        now = time.time()
+        for p in (self.root/".tables").iterdir():
+            try:
+                if p.name != current and now - p.stat().st_mtime > keep_seconds: shutil.rmtree(p, ignore_errors=True)
+            except FileNotFoundError: pass
+        for p in self.root.glob(".tables-link-*"):
+            try:
+                if now - p.lstat().st_mtime > keep_seconds: p.unlink()
+            except FileNotFoundError: pass
+
+# %% ../nbs/04_evaluate.ipynb
+class Progress:
+    "A tqdm bar in a terminal, a handful of plain lines elsewhere, nothing when disabled."
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None):
+        self.total, self.desc, self.n, self.stream = total, desc, 0, stream or sys.stderr
+        self.enabled, self.bar = bool(enabled) and total > 0, None
+        if not self.enabled: return
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=False, mininterval=0.5)
+        else:
+            self.t0 = self.last = time.monotonic(); self.next_frac = 0.25
+            print(f"{desc}: 0/{total}", file=self.stream, flush=True)
+
+    def update(self, k: int = 1):
+        self.n += k
+        if not self.enabled: return
+        if self.bar is not None: self.bar.update(k); return
+        now, frac = time.monotonic(), self.n / self.total
+        if frac >= self.next_frac or now - self.last >= 60:
+            print(f"{self.desc}: {self.n}/{self.total} ({frac:.0%}, {now - self.t0:.0f}s)", file=self.stream, flush=True)
+            self.last, self.next_frac = now, (int(frac * 4) + 1) / 4
+
+    def close(self):
+        if self.bar is not None: self.bar.close()
 
 # %% ../nbs/04_evaluate.ipynb
 @dataclass
@@ -115,71 +291,158 @@ class StudyRun:
         return (f"{len(self.tables.models)} models × {len(self.tables.settings)} settings: trained {self.trained}, "
                 f"loaded {self.loaded}, evaluated {self.evaluated}, reused {self.reused} records in {self.seconds:.1f}s -> {self.folder}")
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, disable=not enabled or None, file=sys.stderr, leave=False, mininterval=0.5)
+def _data_cache_path(folder: Path, data_cfg: dict) -> Path:
+    "Where the fingerprint of the data `data_cfg` describes is cached (key: the config and the files it names)."
+    files = {str(v): [Path(v).stat().st_mtime_ns, Path(v).stat().st_size]
+             for v in data_cfg.values() if isinstance(v, str) and os.path.sep in v and Path(v).exists()}
+    from robstudy import __version__
+    return folder/".cache"/f"data-{stable_hash({'data': data_cfg, 'files': files, 'robstudy': __version__})}.json"
+
+def _grid_key(mids, settings, store_predictions: bool) -> str:
+    return stable_hash({"models": sorted(mids), "settings": sorted(settings.setting_id), "preds": bool(store_predictions)})
+
+def _finished(store: ResultsStore, mids, settings, key: str, store_predictions: bool):
+    "The current tables if they were consolidated from this very grid and every record is present, else None."
+    link = store.root/"tables"
+    try: meta = read_json(link/"meta.json")
+    except (FileNotFoundError, ValueError): return None
+    if meta.get("grid") != key: return None
+    sids = set(settings.setting_id)
+    if any(not sids <= got for got in store.done(mids).values()): return None
+    if store_predictions and any(not sids <= got for got in store.done(mids, "preds").values()): return None
+    if not all((store.root/"model_meta"/f"{m}.json").exists() for m in mids): return None
+    try: return Tables.load(link)
+    except (FileNotFoundError, OSError, ValueError): return None
 
 def run_study(cfg: dict,                # composed study config (plain dict): study, data, zoo, shifts, device, paths
               folder=None,              # results folder (default: <paths.runs>/<study.name>)
-              progress: bool = True     # progress bars in a terminal
+              progress: bool = True,    # progress: tqdm bars in a terminal, a few lines elsewhere
+              batch_size: int = 4096    # evaluation batch size
              ) -> StudyRun:
     "Train the zoo and evaluate every model on every setting, reusing everything already stored."
     t0 = time.perf_counter()
     folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/cfg["study"]["name"])
     store = ResultsStore(folder)
+    keep_preds = bool(cfg.get("store_predictions", False))
+    sh = cfg["shifts"]
+    names, sevs, sseed = list(sh["names"]), tuple(sh.get("severities", (1, 2, 3, 4, 5))), int(sh.get("seed", 0))
+    for name in names: get_shift(name)   # fail on unknown names before any work
+    cfgs = zoo_grid(cfg["zoo"])          # validates families, recipes, fractions
+    data_cfg = {k: v for k, v in cfg["data"].items() if k != "name"}
+    cache = _data_cache_path(folder, cfg["data"])
+    if cache.exists():                   # the nothing-to-do path: no data loading at all
+        c = read_json(cache)
+        settings = _settings_frame(c["name"], c["fingerprint"], names, sevs, sseed)
+        mids = [model_id(x, c["fingerprint"]) for x in cfgs]
+        tables = _finished(store, mids, settings, _grid_key(mids, settings, keep_preds), keep_preds)
+        if tables is not None:
+            return StudyRun(tables, folder, reused=len(mids) * len(settings), seconds=time.perf_counter() - t0)
     device = get_device(cfg.get("device", "auto"))
     set_seed(int(cfg["study"].get("seed", 0)))
-    data_cfg = {k: v for k, v in cfg["data"].items() if k != "name"}
     ds = load_dataset(cfg["data"]["name"], **data_cfg)
-    sh = cfg["shifts"]
-    settings = build_settings(ds, list(sh["names"]), tuple(sh.get("severities", (1, 2, 3, 4, 5))), int(sh.get("seed", 0)))
-    cfgs = zoo_grid(cfg["zoo"])  # validates families, recipes, fractions
     fp = ds.fingerprint()
+    settings = build_settings(ds, names, sevs, sseed)
     mids = [model_id(c, fp) for c in cfgs]
-    todo = {m: [s for s in settings.setting_id if not store.has_eval(m, s)] for m in mids}
+    done = store.done(mids)
+    pdone = store.done(mids, "preds") if keep_preds else None
+    todo = {m: [s for s in settings.setting_id if s not in done[m] or (keep_preds and s not in pdone[m])] for m in mids}
     run = StudyRun(tables=None, folder=folder, reused=sum(len(settings) - len(v) for v in todo.values()))
-    needed = [i for i, m in enumerate(mids) if todo[m]]
-    models, to_train = {}, []
+    models = _models_for(store, cfgs, mids, [i for i, m in enumerate(mids) if todo[m]], ds, device, run, progress)
+    for i, m in enumerate(mids):  # metadata rows of models whose checkpoint exists but whose row does not
+        if not (store.root/"model_meta"/f"{m}.json").exists():
+            rec = load_checkpoint(store.model_stem(m))[1]
+            store.put_model(m, {**cfgs[i], **{k: rec[k] for k in ("params", "train_seconds", "n_train") if k in rec}, "source": "robstudy"})
+    _evaluate_grid(store, ds.to(device), settings, mids, models, todo, device, run, progress, keep_preds, batch_size)
+    for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
+        if FileLock(p)._stale(): p.unlink(missing_ok=True)
+    atomic_write_json(folder/"settings.json", settings.to_dict("records"))
+    meta = {"study": cfg["study"]["name"], "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds),
+            "eval_version": EVAL_VERSION}
+    run.tables = collect_tables(store, mids, settings, meta=meta)
+    store.save_tables(run.tables)
+    atomic_write_json(cache, {"name": ds.name, "fingerprint": fp})
+    run.seconds = time.perf_counter() - t0
+    return run
+
+def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
+    "Load or train (one at a time, under each model's lock) every model in `needed`; returns {model_id: model}."
+    models, pending = {}, []
     for i in needed:
         try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1
         except CheckpointError as e:
-            if store.model_stem(mids[i]).with_suffix(".json").exists(): print(f"retraining: {e}", file=sys.stderr)
-            to_train.append(i)
-    if to_train:
-        bar = _progress(len(to_train), "train", progress)
-        trained = train_models([cfgs[i] for i in to_train], ds.x_train, ds.y_train, ds.n_classes, device=device,
-                               progress=lambda d, t: bar.update(1))
-        bar.close()
-        for i, (model, info) in zip(to_train, trained):
-            meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": fp, "dataset": ds.name, **info}
-            save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
-            store.put_model(mids[i], {**cfgs[i], **info, "source": "robstudy"})
-            models[mids[i]] = model
-        run.trained = len(to_train)
-    for i in needed:  # metadata of models whose checkpoint existed but whose row did not
-        if not (store.root/"model_meta"/f"{mids[i]}.json").exists():
-            store.put_model(mids[i], {**cfgs[i], **{k: v for k, v in load_checkpoint(store.model_stem(mids[i]))[1].items()
-                                                    if k in ("params", "train_seconds", "n_train")}, "source": "robstudy"})
-    bar = _progress(sum(len(v) for v in todo.values()), "evaluate", progress)
+            if store.model_stem(mids[i]).with_suffix(".json").exists() or store.model_stem(mids[i]).with_suffix(".safetensors").exists():
+                print(f"retraining: {e}", file=sys.stderr)
+            pending.append(i)
+    bar = Progress(len(pending), "train", progress)
+    while pending:
+        progressed = False
+        for i in list(pending):
+            mid, stem = mids[i], store.model_stem(mids[i])
+            lock = store.lock(mid)
+            if not lock.acquire(): continue   # another worker is training it: come back later
+            with lock:
+                try: models[mid] = load_checkpoint(stem, device)[0]; run.loaded += 1   # trained meanwhile
+                except CheckpointError:
+                    (model, info), = train_models([cfgs[i]], ds.x_train, ds.y_train, ds.n_classes, device=device)
+                    meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
+                    save_checkpoint(model, cfgs[i], meta, stem)
+                    _crash_point("train")
+                    store.put_model(mid, {**cfgs[i], **info, "source": "robstudy"})
+                    models[mid] = model; run.trained += 1
+            pending.remove(i); bar.update(1); progressed = True
+        if pending and not progressed: time.sleep(0.2)
+    bar.close()
+    return models
+
+def _evaluate_grid(store, ds, settings, mids, models, todo, device, run, progress, keep_preds, batch_size):
+    "Evaluate every (model, setting) in `todo`, setting by setting, writing each record atomically."
+    groups = ds.meta.get("groups_test")
+    bar = Progress(sum(len(v) for v in todo.values()), "evaluate", progress)
     for _, s in settings.iterrows():
         waiting = [m for m in mids if s.setting_id in todo[m]]
         if not waiting: continue
         x = setting_images(ds, s)
         for m in waiting:
-            metrics = classification_metrics(predict_logits(models[m], x, device=device), ds.y_test)
-            store.put_eval({"model_id": m, "setting_id": s.setting_id, **metrics}); run.evaluated += 1; bar.update(1)
+            logits = predict_logits(models[m], x, batch_size=batch_size, device=device, on_device=True)
+            metrics = classification_metrics(logits, ds.y_test, groups)
+            if keep_preds:
+                prob, pred = logits.softmax(1).max(1)
+                store.put_predictions(m, s.setting_id, pred.cpu().numpy(), prob.cpu().numpy(), ds.y_test.cpu().numpy())
+            store.put_eval({"model_id": m, "setting_id": s.setting_id, **metrics})
+            _crash_point("eval")
+            run.evaluated += 1; bar.update(1)
     bar.close()
-    atomic_write_json(folder/"settings.json", settings.to_dict("records"))
-    run.tables = collect_tables(store, mids, settings, meta={"study": cfg["study"]["name"], "data_fingerprint": fp})
-    run.tables.save(folder/"tables")
-    run.seconds = time.perf_counter() - t0
-    return run
 
 def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta: dict | None = None) -> Tables:
     "Consolidate the store's records for `mids` × `settings` into validated tidy tables (with Clopper-Pearson intervals)."
     models = store.models(mids)
+    missing = sorted(set(mids) - set(models.get("model_id", [])))
+    if missing: raise FileNotFoundError(f"{store.root}/model_meta: no metadata row for model(s) {missing[:5]}; re-run the study")
     ev = store.evals(mids)
     ev = ev[ev.setting_id.isin(settings.setting_id)].sort_values(["model_id", "setting_id"], ignore_index=True)
     ev["n"], ev["correct"] = ev["n"].astype("Int64"), ev["correct"].astype("Int64")
     ev["acc_lo"], ev["acc_hi"] = clopper_pearson(ev["correct"].to_numpy(float), ev["n"].to_numpy(float))
+    if "worst_group_n" in ev:  # data with groups: the worst group's accuracy gets its interval too
+        ev["worst_group_n"], ev["worst_group_correct"] = ev["worst_group_n"].astype("Int64"), ev["worst_group_correct"].astype("Int64")
+        ev["worst_group_lo"], ev["worst_group_hi"] = clopper_pearson(ev["worst_group_correct"].to_numpy(float), ev["worst_group_n"].to_numpy(float))
     return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), ev, meta=meta or {}).validate()
+
+# %% ../nbs/04_evaluate.ipynb
+def prediction_matrix(store: ResultsStore, mids: list, sid: str) -> dict:
+    "Stored predictions of `mids` on setting `sid`: `pred` and `prob` (models × examples) and the labels `y`."
+    recs = [store.predictions(m, sid) for m in mids]
+    return {"pred": np.stack([r["pred"] for r in recs]), "prob": np.stack([r["prob"] for r in recs]), "y": recs[0]["y"]}
+
+def agreement_matrix(pred: np.ndarray  # predicted labels, models × examples
+                    ) -> np.ndarray:
+    "Fraction of examples on which each pair of models predicts the same label (models × models)."
+    return (pred[:, None, :] == pred[None, :, :]).mean(-1)
+
+def majority_vote(pred: np.ndarray,      # predicted labels, models × examples
+                  n_classes: int | None = None
+                 ) -> np.ndarray:
+    "The ensemble's label per example: the most frequent prediction (ties go to the smallest label)."
+    k = int(n_classes or pred.max() + 1)
+    votes = np.zeros((k, pred.shape[1]), dtype=np.int64)
+    for row in pred: votes[row, np.arange(pred.shape[1])] += 1
+    return votes.argmax(0)

@@ -14,7 +14,9 @@ import seaborn as sns
 from .fits import TrendFit, inverse_transform, transform_accuracy
 
 # %% auto 0
-__all__ = ['TICKS', 'set_style', 'accuracy_axes', 'plot_trend']
+__all__ = ['TICKS', 'LABEL_COLUMNS', 'set_style', 'accuracy_axes', 'group_palette', 'trend_intervals', 'plot_trend', 'shift_fits',
+           'plot_trend_facets', 'severity_frame', 'plot_severity_curves', 'model_labels', 'plot_er_forest',
+           'plot_correlation_heatmap', 'plot_shift_gallery']
 
 # %% ../nbs/08_plots.ipynb
 TICKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -32,19 +34,46 @@ def accuracy_axes(ax, transform: str, lo: float, hi: float):
         axis.set_ticks(pos); axis.set_ticklabels(labels)
     ax.set_xlim(*transform_accuracy(np.array([lo, hi]), transform)); ax.set_ylim(*transform_accuracy(np.array([lo, hi]), transform))
 
+def group_palette(groups) -> dict:
+    "One colour per model group (sorted by name), the same in every figure of a report."
+    groups = sorted(pd.unique(pd.Series(list(groups)).astype(str)))
+    return dict(zip(groups, sns.color_palette("colorblind", max(len(groups), 1))))
+
+def trend_intervals(fit: TrendFit, tables, alpha: float = 0.05) -> pd.DataFrame:
+    "Clopper-Pearson intervals of each model's ID (x) and OOD (y) accuracy in `fit`, counts pooled over its settings."
+    from robstudy.core import clopper_pearson
+    from robstudy.fits import setting_accuracy
+    out = fit.per_model[["model_id"]].copy()
+    for ax_, sid in (("x", fit.x_setting), ("y", fit.y_setting)):
+        a = setting_accuracy(tables, sid).set_index("model_id").reindex(out.model_id)
+        lo, hi = np.full(len(a), np.nan), np.full(len(a), np.nan)
+        ok = (a.n.notna() & a.correct.notna()).to_numpy()
+        if ok.any(): lo[ok], hi[ok] = clopper_pearson(a.correct.to_numpy(float)[ok], a.n.to_numpy(float)[ok], alpha)
+        out[f"{ax_}_lo"], out[f"{ax_}_hi"] = lo, hi
+    return out.reset_index(drop=True)
+
+def _acc_range(*arrays, eps=1e-3):
+    v = np.concatenate([np.asarray(a, float).ravel() for a in arrays]); v = v[np.isfinite(v)]
+    v = np.clip(v, eps, 1 - eps)
+    return max(eps, v.min() * 0.9), min(1 - eps, 1 - (1 - v.max()) * 0.7)
+
 def plot_trend(fit: TrendFit,                 # a fitted line with per-model effective robustness
                ax=None,                       # axes to draw on (a new figure when None)
                hue: str | None = "family",    # model column that colours the points
                title: str | None = None,
-               xlabel: str = "ID accuracy (%)", ylabel: str = "OOD accuracy (%)"):
-    "Scatter of OOD vs ID accuracy on the fit's axes, with the fitted line, its confidence band and y = x; returns the figure."
+               xlabel: str = "ID accuracy (%)", ylabel: str = "OOD accuracy (%)",
+               tables=None,                   # the fit's tables: adds each point's Clopper-Pearson error bars
+               palette: dict | None = None,   # group -> colour (default: `group_palette`)
+               legend: bool = True):
+    "Scatter of OOD vs ID accuracy on the fit's axes, with the fitted line, its confidence band, y = x and binomial error bars; returns the figure."
     set_style()
     if ax is None: fig, ax = plt.subplots(figsize=(5.2, 4.6))
     else: fig = ax.figure
     t, pm = fit.trend.transform, fit.per_model
     eps = 1e-3
     x, y = np.clip(pm.x.astype(float), eps, 1 - eps), np.clip(pm.y.astype(float), eps, 1 - eps)
-    lo = max(eps, min(x.min(), y.min()) * 0.9); hi = min(1 - eps, 1 - (1 - max(x.max(), y.max())) * 0.7)
+    ci = trend_intervals(fit, tables) if tables is not None else None
+    lo, hi = _acc_range(x, y) if ci is None else _acc_range(x, y, ci[["x_lo", "y_lo"]].to_numpy(), ci[["x_hi", "y_hi"]].to_numpy())
     grid = np.linspace(lo, hi, 200)
     zg = transform_accuracy(grid, t)
     ax.plot(zg, zg, color="0.55", ls="--", lw=1, label="y = x")
@@ -53,12 +82,179 @@ def plot_trend(fit: TrendFit,                 # a fitted line with per-model eff
                     color="C3", alpha=0.15, lw=0)
     ax.plot(zg, fit.trend.predict_z(grid), color="C3", lw=1.6,
             label=f"fit: slope {fit.trend.slope:.2f}, R² {fit.trend.r2:.2f}")
-    data = pd.DataFrame({"zx": transform_accuracy(x, t), "zy": transform_accuracy(y, t)})
-    if hue and hue in pm: data[hue] = pm[hue].astype(str).values
-    sns.scatterplot(data=data, x="zx", y="zy", hue=hue if hue in data else None, ax=ax, s=28, edgecolor="white", linewidth=0.4)
+    groups = pm[hue].astype(str).to_numpy() if hue and hue in pm else np.array(["model"] * len(pm))
+    pal = palette or group_palette(groups)
+    zx, zy = transform_accuracy(x, t), transform_accuracy(y, t)
+    for g in sorted(set(groups)):
+        m = groups == g
+        if ci is not None:
+            z = lambda v: transform_accuracy(np.clip(v, eps, 1 - eps), t)
+            xerr = np.vstack([zx[m] - z(ci.x_lo[m]), z(ci.x_hi[m]) - zx[m]]); yerr = np.vstack([zy[m] - z(ci.y_lo[m]), z(ci.y_hi[m]) - zy[m]])
+            ax.errorbar(zx[m], zy[m], xerr=np.nan_to_num(np.clip(xerr, 0, None)), yerr=np.nan_to_num(np.clip(yerr, 0, None)),
+                        fmt="none", ecolor=pal.get(g, "C0"), alpha=0.45, lw=0.8, zorder=2)
+        ax.scatter(zx[m], zy[m], s=28, color=pal.get(g, "C0"), edgecolor="white", linewidth=0.4, zorder=3,
+                   label=g if hue and hue in pm else "models")
     accuracy_axes(ax, t, lo, hi)
     ax.set_xlabel(f"{xlabel} [{t} scale]"); ax.set_ylabel(f"{ylabel} [{t} scale]")
     if title: ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left")
+    if legend: ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb
+def _grid(k: int, cols: int, w: float = 4.4, h: float = 4.0):
+    cols = max(1, min(k, cols)); rows = int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
+    for ax in axes.flat[k:]: ax.axis("off")
+    return fig, axes.flat[:k]
+
+def shift_fits(tables, id_shift: str = "clean", transform: str = "probit", baseline: str | None = None) -> dict:
+    "One `TrendFit` per shift of `tables` (OOD settings of a shift pooled over severities) against the clean setting."
+    from robstudy.fits import fit_tables
+    from robstudy.summary import setting_ids
+    id_setting = setting_ids(tables, shift=id_shift)[0]
+    shifts = [s for s in tables.settings["shift"].unique() if s != id_shift]
+    return {sh: fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline) for sh in shifts}
+
+def plot_trend_facets(tables,                      # the study's tables
+                      fits: dict | None = None,    # shift -> TrendFit (default: `shift_fits(tables, ...)`)
+                      id_shift: str = "clean", transform: str = "probit", baseline: str | None = None,
+                      hue: str | None = "family",  # model column that colours the points
+                      cols: int = 3,               # panels per row
+                      errorbars: bool = True):     # binomial error bars on every point
+    "One ID-vs-OOD panel per shift, with fits, bands, y = x and consistent colours; returns the figure."
+    set_style()
+    fits = fits or shift_fits(tables, id_shift, transform, baseline)
+    fig, axes = _grid(len(fits), cols)
+    groups = tables.models[hue] if hue and hue in tables.models else ["model"]
+    pal = group_palette(groups)
+    for i, (ax, (sh, fit)) in enumerate(zip(axes, fits.items())):
+        plot_trend(fit, ax=ax, hue=hue, title=sh, tables=tables if errorbars else None, palette=pal, legend=i == 0)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb
+def severity_frame(tables, id_shift: str = "clean") -> pd.DataFrame:
+    "Long table of model × shift × severity accuracy (%), with the clean setting repeated at severity 0 for every shift."
+    ev = tables.evals.merge(tables.settings[["setting_id", "shift", "severity"]], on="setting_id")
+    ev = ev.merge(tables.models, on="model_id", how="left", suffixes=("", "_model"))
+    ev["accuracy"] = 100 * ev.accuracy.astype(float)
+    clean, shifted = ev[ev["shift"] == id_shift], ev[ev["shift"] != id_shift]
+    parts = [shifted.assign(severity=shifted.severity.astype(float))]
+    for sh in shifted["shift"].unique(): parts.append(clean.assign(shift=sh, severity=0.0))
+    return pd.concat(parts, ignore_index=True)
+
+def plot_severity_curves(tables,                      # the study's tables (severities from its settings)
+                         hue: str | None = "family",  # model column that groups the curves
+                         id_shift: str = "clean",
+                         cols: int = 4,               # panels per row
+                         models: bool = True):        # a thin line per model under the group means
+    "Accuracy (%) against severity, one panel per shift, a thin line per model and each group's mean; returns the figure."
+    set_style()
+    df = severity_frame(tables, id_shift)
+    shifts = list(dict.fromkeys(df["shift"]))
+    fig, axes = _grid(len(shifts), cols, 3.6, 3.2)
+    groups = df[hue].astype(str) if hue and hue in df else pd.Series("all models", index=df.index)
+    df = df.assign(_group=groups.values)
+    pal = group_palette(df._group)
+    for i, (ax, sh) in enumerate(zip(axes, shifts)):
+        d = df[df["shift"] == sh].sort_values("severity")
+        if models:
+            for (g, _), m in d.groupby(["_group", "model_id"], sort=False):
+                ax.plot(m.severity, m.accuracy, color=pal[g], alpha=0.18, lw=0.7)
+        for g, m in d.groupby("_group"):
+            mean = m.groupby("severity").accuracy.mean()
+            ax.plot(mean.index, mean.values, color=pal[g], lw=2.2, marker="o", ms=3.5, label=g)
+        ax.set_title(sh); ax.set_xlabel("severity"); ax.set_ylabel("accuracy (%)" if i % cols == 0 else "")
+        ax.set_ylim(0, 100)
+        if i == 0: ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb
+LABEL_COLUMNS = ("family", "width", "epochs", "train_fraction", "recipe", "seed")
+
+def model_labels(per_model: pd.DataFrame, columns=LABEL_COLUMNS) -> pd.Series:
+    "Short readable model names from metadata columns (the id where none is present)."
+    cols = [c for c in columns if c in per_model]
+    if not cols: return per_model.model_id.astype(str).str[:12]
+    short = {"width": "w", "epochs": "e", "train_fraction": "f", "seed": "s", "recipe": ""}
+    def one(r):
+        return " ".join(f"{short.get(c, '')}{r[c]:g}" if isinstance(r[c], (int, float, np.number)) and not isinstance(r[c], bool) and pd.notna(r[c])
+                        else str(r[c]) for c in cols if pd.notna(r[c]))
+    lab = per_model.apply(one, axis=1)
+    dup = lab.duplicated(keep=False)
+    return lab.where(~dup, lab + " · " + per_model.model_id.astype(str).str[:6])
+
+def plot_er_forest(fit: TrendFit,                 # a fitted line with per-model effective robustness
+                   hue: str | None = "family",    # model column that colours the rows
+                   top: int | None = None,        # only the `top` most and `top` least robust models
+                   ax=None, title: str | None = None, palette: dict | None = None):
+    "Forest plot of every model's effective robustness (accuracy points) with its interval, sorted; returns the figure."
+    set_style()
+    pm = fit.per_model.sort_values("er").reset_index(drop=True)
+    if top and len(pm) > 2 * top: pm = pd.concat([pm.head(top), pm.tail(top)], ignore_index=True)
+    if ax is None: fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.2 * len(pm)))
+    else: fig = ax.figure
+    groups = pm[hue].astype(str) if hue and hue in pm else pd.Series("model", index=pm.index)
+    pal = palette or group_palette(groups)
+    pos = np.arange(len(pm))
+    for g in sorted(groups.unique()):
+        m = (groups == g).to_numpy()
+        ax.errorbar(100 * pm.er[m], pos[m], xerr=[100 * (pm.er - pm.er_lo)[m], 100 * (pm.er_hi - pm.er)[m]], fmt="o", ms=4,
+                    color=pal[g], ecolor=pal[g], elinewidth=1, capsize=0, label=g)
+    ax.axvline(0, color="C3", lw=1.2, ls="-")
+    ax.set_yticks(pos); ax.set_yticklabels(model_labels(pm), fontsize=7)
+    ax.set_ylim(-0.8, len(pm) - 0.2)
+    ax.set_xlabel("effective robustness (accuracy points above the trend)")
+    if title: ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb
+def plot_correlation_heatmap(frame: pd.DataFrame,      # models × variables (e.g. accuracy per shift), or a square correlation matrix
+                             method: str = "spearman", # pandas correlation method when `frame` is not a correlation matrix
+                             ax=None, title: str | None = None, annot: bool = True):
+    "Annotated heatmap of the correlations between the columns of `frame`, on a diverging -1..1 scale; returns the figure."
+    set_style()
+    square = frame.shape[0] == frame.shape[1] and list(frame.index) == list(frame.columns)
+    corr = frame.astype(float) if square else frame.astype(float).corr(method=method)
+    if ax is None:
+        k = len(corr); fig, ax = plt.subplots(figsize=(1.6 + 0.75 * k, 1.2 + 0.65 * k))
+    else: fig = ax.figure
+    sns.heatmap(corr, ax=ax, vmin=-1, vmax=1, center=0, cmap="vlag", annot=annot and len(corr) <= 16, fmt=".2f",
+                square=True, linewidths=0.5, cbar_kws={"shrink": 0.75, "label": f"{method if not square else ''} r".strip()})
+    ax.set_xlabel(""); ax.set_ylabel("")
+    if title: ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb
+def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (torch tensor or numpy array); the first `n_images` are shown
+                       names,                   # registered shift names (rows)
+                       severities=(1, 2, 3, 4, 5),  # severities (columns); severity 0, the clean image, comes first
+                       seed: int = 0,           # the shifts' seed
+                       n_images: int = 1,       # images per shift (stacked rows)
+                       size: float = 1.25):     # inches per panel
+    "Grid of shifted images: a row per shift (and image), a column per severity, titled with the shift's parameter; returns the figure."
+    import torch
+    from robstudy.shifts import get_shift
+    set_style()
+    x = torch.as_tensor(x)[:n_images]
+    names = [names] if isinstance(names, str) else list(names)
+    shifts = [get_shift(n) for n in names]
+    sev = [0.0] + [float(s) for s in severities]
+    rows = [(s, i) for s in shifts for i in range(len(x))]
+    fig, axes = plt.subplots(len(rows), len(sev), figsize=(size * len(sev) + 0.8, size * len(rows) + 0.3), squeeze=False)
+    for r, (sh, i) in enumerate(rows):
+        for c, s in enumerate(sev):
+            img = sh(x[i:i + 1], s, seed=seed, index=torch.tensor([i], device=x.device))[0].detach().cpu().float()
+            ax = axes[r, c]
+            ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([]); ax.set_yticks([]); ax.grid(False)
+            ax.set_title("clean" if s == 0 else f"{s:g}: {sh.param} {sh.parameter(s):.3g}", fontsize=7)
+            if c == 0: ax.set_ylabel(sh.name if i == 0 else "", fontsize=8)
     fig.tight_layout()
     return fig

@@ -22,8 +22,9 @@ import robstudy
 from .core import atomic_write_json, atomic_write_text, read_json, stable_hash
 
 # %% auto 0
-__all__ = ['PROVENANCE_PACKAGES', 'TEMPLATES', 'git_commit', 'package_versions', 'provenance', 'reports_dir', 'report_notebook',
-           'check_parameters', 'render_html', 'run_report', 'write_index']
+__all__ = ['PROVENANCE_PACKAGES', 'TEMPLATES', 'RUNNER_KEYS', 'git_commit', 'package_versions', 'provenance',
+           'provenance_markdown', 'reports_dir', 'report_notebook', 'check_parameters', 'render_html', 'content_hash',
+           'source_hash', 'report_inputs', 'run_report', 'write_index']
 
 # %% ../nbs/09_reports.ipynb
 PROVENANCE_PACKAGES = ("robstudy", "torch", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "seaborn",
@@ -50,10 +51,22 @@ def package_versions(names=PROVENANCE_PACKAGES) -> dict:
 def provenance(device: str | None = None) -> dict:
     "Commit, package versions, python, platform and device of this process."
     import torch
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = str(device) if device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
     gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") and torch.cuda.is_available() else None
     return {"commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
             "platform": platform.platform(), "device": dev, "gpu": gpu, "cpus": os.cpu_count()}
+
+# %% ../nbs/09_reports.ipynb
+def provenance_markdown(config: dict,          # the study's composed config (as a report gets it)
+                        prov: dict | None = None  # provenance (default: this process's, on config['device'])
+                       ) -> str:
+    "The closing section of a report, as markdown: the study's parameters, commit, seed, device and package versions."
+    prov = prov or provenance(config.get("device"))
+    seed = config.get("study", {}).get("seed") if isinstance(config.get("study"), dict) else None
+    return ("**Study parameters** (the composed hydra config):\n\n```json\n" + json.dumps(config, indent=1, sort_keys=True) + "\n```\n\n"
+            f"**Provenance**: commit `{prov['commit']}`, seed `{seed}`, device `{prov['device']}`"
+            f"{' (' + prov['gpu'] + ')' if prov.get('gpu') else ''}, python {prov['python']} on {prov['platform']}.\n\n"
+            "| package | version |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in prov["versions"].items()))
 
 # %% ../nbs/09_reports.ipynb
 def reports_dir(path=None) -> Path:
@@ -81,11 +94,24 @@ def _declared_type(default: str):
     except (ValueError, SyntaxError): return None
     return None if v is None else type(v).__name__
 
+def _assigned_names(nb_path) -> set:
+    "Names the notebook's `parameters` cell assigns, read with python's own parser."
+    import ast, nbformat
+    for c in nbformat.read(str(nb_path), as_version=4).cells:
+        if "parameters" in c.metadata.get("tags", []):
+            body = ast.parse(c.source).body
+            return {t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    return set()
+
 def check_parameters(nb_path, params: dict) -> dict:
     "Check `params` against the notebook's `parameters` cell: unknown names and wrong types raise a ValueError/TypeError."
     import papermill as pm
     declared = pm.inspect_notebook(str(nb_path))
     if not declared: raise ValueError(f"{nb_path}: has no cell tagged 'parameters'")
+    missed = sorted(_assigned_names(nb_path) - set(declared))
+    if missed: raise ValueError(f"{nb_path}: papermill could not read parameter(s) {missed} of the parameters cell "
+                                "(keep each on one line, with no '=' in its comment)")
     unknown = sorted(set(params) - set(declared))
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for report {Path(nb_path).stem!r}; it takes {sorted(declared)}")
     for k, v in params.items():
@@ -113,6 +139,45 @@ def render_html(nb_path,                 # an executed notebook
     return atomic_write_text(html_path, body)
 
 # %% ../nbs/09_reports.ipynb
+RUNNER_KEYS = ("report", "progress")   # config sections that steer the runner, not what a report computes
+
+def _hash_file(p: Path, h):
+    import hashlib
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+
+def content_hash(path) -> str:
+    "sha256 of a file, or of every file under a folder (names and contents, in sorted order)."
+    import hashlib
+    path, h = Path(path), hashlib.sha256()
+    files = [path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file())
+    for q in files:
+        h.update(str(q.relative_to(path) if q != path else q.name).encode()); _hash_file(q, h)
+    return h.hexdigest()
+
+def source_hash() -> str:
+    "Hash of the robstudy package's source (its modules and templates): what computes a report."
+    root = Path(robstudy.__file__).parent
+    import hashlib
+    h = hashlib.sha256()
+    for q in sorted([*root.glob("*.py"), *(root/"templates").rglob("*.j2")]):
+        h.update(q.name.encode()); _hash_file(q, h)
+    return h.hexdigest()
+
+def report_inputs(nb_path, params: dict, show_code: bool = False) -> dict:
+    "What a report's output depends on, as hashes: notebook, parameters, data files named by parameters, robstudy source."
+    steer = {k: v for k, v in params.items() if k != "figures_path"}
+    if isinstance(steer.get("config"), dict): steer["config"] = {k: v for k, v in steer["config"].items() if k not in RUNNER_KEYS}
+    files = {}
+    for k, v in sorted(steer.items()):
+        if not isinstance(v, str) or not v: continue
+        p = Path(v)
+        if p.is_dir() and (p/"tables").is_dir(): files[k] = content_hash(p/"tables")
+        elif p.is_file(): files[k] = content_hash(p)
+    return {"notebook": stable_hash(Path(nb_path).read_text()), "parameters": stable_hash(steer), "files": files,
+            "robstudy": source_hash(), "show_code": bool(show_code)}
+
+# %% ../nbs/09_reports.ipynb
 def run_report(name: str,                 # report notebook name (nbs/reports/<name>.ipynb)
                parameters: dict,          # plain-python parameters (e.g. OmegaConf.to_container(cfg, resolve=True))
                out_dir,                   # the study's report folder, e.g. reports/digits
@@ -121,7 +186,8 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
                show_code: bool = False,
                nb_folder=None,            # folder of report notebooks (default: nbs/reports)
                study: str | None = None,  # study name recorded in the index
-               device: str | None = None
+               device: str | None = None,
+               force: bool = False        # execute even when the last ok run had the same inputs
               ) -> dict:
     "Execute a report with papermill into `out_dir`, render it to HTML, and write its record; returns the record."
     import papermill as pm
@@ -129,9 +195,18 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     figures = out_dir/f"{name}.json"
     params = check_parameters(nb, {**parameters, "figures_path": str(figures.resolve())})
+    inputs = report_inputs(nb, params, show_code)
+    key = stable_hash(inputs)
+    last_path = out_dir/f"{name}.record.json"
+    if not force and last_path.exists():
+        try: last = read_json(last_path)
+        except ValueError: last = {}
+        if (last.get("status") == "ok" and last.get("cache_key") == key and (out_dir/f"{name}.html").exists()
+                and (out_dir/f"{name}.ipynb").exists() and (not last.get("figures_file") or figures.exists())):
+            return {**last, "cached": True}
     running = out_dir/f".{name}.running.ipynb"
     record = {"report": name, "study": study, "parameters": parameters, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "notebook_hash": stable_hash(nb.read_text()), "provenance": provenance(device)}
+              "notebook_hash": inputs["notebook"], "inputs": inputs, "cache_key": key, "provenance": provenance(device)}
     t0 = time.perf_counter()
     for stale in (out_dir/f"{name}.html", figures, out_dir/f"{name}.failed.ipynb"):
         if stale.exists(): stale.unlink()    # nothing of an older run may pass for this one
@@ -141,6 +216,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         os.replace(running, out_dir/f"{name}.ipynb")
         render_html(out_dir/f"{name}.ipynb", out_dir/f"{name}.html", show_code=show_code)
         record.update(status="ok", html=f"{name}.html", notebook=f"{name}.ipynb",
+                      figures_file=f"{name}.json" if figures.exists() else None,
                       figures=read_json(figures) if figures.exists() else None)
     except Exception as e:
         if running.exists(): os.replace(running, out_dir/f"{name}.failed.ipynb")
@@ -148,8 +224,8 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         msg = str(e).strip().splitlines()
         record.update(status="failed", error=f"{type(e).__name__}: " + "\n".join(msg[-12:]), notebook=f"{name}.failed.ipynb")
     record["seconds"] = round(time.perf_counter() - t0, 2)
-    atomic_write_json(out_dir/f"{name}.record.json", record)
-    return record
+    atomic_write_json(last_path, record)
+    return {**record, "cached": False}
 
 # %% ../nbs/09_reports.ipynb
 _INDEX_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
@@ -171,6 +247,8 @@ def write_index(root) -> Path:
         prov = r.get("provenance", {})
         status = r.get("status", "?")
         link = f'<a href="{e(r["_dir"])}/{e(r["html"])}">{e(r["report"])}</a>' if status == "ok" and r.get("html") else e(r.get("report"))
+        files = [(k, r.get(f)) for k, f in (("notebook", "notebook"), ("figures", "figures_file")) if r.get(f)]
+        link += "".join(f' · <a class="file" href="{e(r["_dir"])}/{e(f)}">{k}</a>' for k, f in files)
         cfg = r.get("parameters", {}).get("config", {})
         seed = cfg.get("study", {}).get("seed") if isinstance(cfg, dict) else None
         err = f"<details><summary>error</summary><pre>{e(r.get('error', ''))}</pre></details>" if status != "ok" else ""

@@ -1,0 +1,156 @@
+"""The results store under crashes and concurrency: a study SIGKILLed at any moment and re-run ends with exactly
+the tables of an uninterrupted run; two workers writing one study at once corrupt nothing and train nothing twice;
+torn checkpoints are retrained; the consolidated tables are never a mix of two runs."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = dict(study={"name": "resume", "seed": 0}, data={"name": "digits", "test_fraction": 0.3, "seed": 0},
+             zoo=dict(families=["logreg", "mlp"], widths=[16], epochs=[1, 2], train_fractions=[1.0], seeds=[0]),
+             shifts={"names": ["gaussian_noise", "contrast"], "severities": [1, 3], "seed": 0}, device="cpu")
+N_MODELS, N_SETTINGS = 4, 5
+RUNNER = ("import json, sys; from robstudy.evaluate import run_study; "
+          "r = run_study(json.loads(sys.argv[1]), folder=sys.argv[2], progress=False); print(r.summary())")
+
+
+def _env(kill_at=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("ROBSTUDY_KILL_AT", None)
+    if kill_at: env["ROBSTUDY_KILL_AT"] = kill_at
+    return env
+
+
+def _start(folder, cfg=STUDY, kill_at=None):
+    return subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(cfg), str(folder)], env=_env(kill_at),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run(folder, cfg=STUDY, kill_at=None):
+    p = _start(folder, cfg, kill_at)
+    out, err = p.communicate(timeout=600)
+    return p.returncode, out, err
+
+
+def _counts(out):
+    m = re.search(r"trained (\d+), loaded (\d+), evaluated (\d+), reused (\d+) records", out)
+    assert m, out
+    return tuple(int(g) for g in m.groups())
+
+
+def _tables(folder):
+    from robstudy.core import Tables
+    return Tables.load(Path(folder) / "tables")
+
+
+def _same_tables(a, b):
+    pd.testing.assert_frame_equal(a.evals, b.evals)
+    pd.testing.assert_frame_equal(a.models.drop(columns="train_seconds"), b.models.drop(columns="train_seconds"))
+    pd.testing.assert_frame_equal(a.settings, b.settings)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    "The tables of an uninterrupted run."
+    d = tmp_path_factory.mktemp("reference")
+    rc, out, err = _run(d)
+    assert rc == 0, err
+    assert _counts(out) == (N_MODELS, 0, N_MODELS * N_SETTINGS, 0)
+    t = _tables(d)
+    assert len(t.evals) == N_MODELS * N_SETTINGS and not t.evals.duplicated(["model_id", "setting_id"]).any()
+    return t
+
+
+# crash points: after the 2nd checkpoint (lock held, metadata row not yet written), after the 1st, 7th and last
+# eval record, with the tables written but not yet renamed into place, and just before the link is swapped
+@pytest.mark.parametrize("kill_at", ["train:2", "eval:1", "eval:7", f"eval:{N_MODELS * N_SETTINGS}", "tables:1", "swap:1"])
+def test_sigkill_then_rerun_gives_the_same_tables(reference, tmp_path, kill_at):
+    rc, out, err = _run(tmp_path, kill_at=kill_at)
+    assert rc == -signal.SIGKILL, (rc, out, err)
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    trained, loaded, evaluated, reused = _counts(out)
+    assert evaluated + reused == N_MODELS * N_SETTINGS
+    _same_tables(_tables(tmp_path), reference)
+    assert not list((tmp_path / "locks").glob("*.lock")), "a finished run leaves no locks behind"
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.5, 4.0])
+def test_sigkill_at_a_random_moment(reference, tmp_path, delay):
+    for _ in range(2):  # killed twice in a row, then left to finish
+        p = _start(tmp_path)
+        time.sleep(delay)
+        p.kill(); p.communicate()
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    _same_tables(_tables(tmp_path), reference)
+
+
+def test_tables_are_never_a_mix_of_two_runs(reference, tmp_path):
+    rc, _, err = _run(tmp_path)
+    assert rc == 0, err
+    grown = {**STUDY, "shifts": {**STUDY["shifts"], "severities": [1, 3, 5]}}
+    for point in ("tables:1", "swap:1"):
+        rc, _, _ = _run(tmp_path, grown, kill_at=point)
+        assert rc == -signal.SIGKILL
+        _same_tables(_tables(tmp_path), reference)   # still the whole previous version
+    rc, out, err = _run(tmp_path, grown)
+    assert rc == 0, err
+    assert _counts(out)[2] == 0, "the killed runs had already stored every record"
+    t = _tables(tmp_path)
+    assert len(t.evals) == N_MODELS * (N_SETTINGS + 2) and set(t.evals.setting_id) == set(t.settings.setting_id)
+
+
+def test_two_workers_at_once(tmp_path_factory):
+    "Seeds [0] and [0, 1] into one folder at the same time: nothing corrupt, nothing trained twice."
+    both = {**STUDY, "zoo": {**STUDY["zoo"], "seeds": [0, 1]}}
+    ref_dir = tmp_path_factory.mktemp("ref2")
+    rc, _, err = _run(ref_dir, both)
+    assert rc == 0, err
+    shared = tmp_path_factory.mktemp("shared")
+    procs = [_start(shared, STUDY), _start(shared, both)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    counts = [_counts(out) for out, _ in outs]
+    assert sum(c[0] for c in counts) == 2 * N_MODELS, counts   # each distinct model trained exactly once
+    rc, out, err = _run(shared, both)
+    assert rc == 0, err
+    assert _counts(out)[:3] == (0, 0, 0), out
+    _same_tables(_tables(shared), _tables(ref_dir))
+
+
+def test_torn_checkpoints_are_retrained(reference, tmp_path):
+    from robstudy.evaluate import ResultsStore, run_study
+    run_study(STUDY, folder=tmp_path, progress=False)
+    store = ResultsStore(tmp_path)
+    a, b = reference.models.model_id[:2]
+    st = store.model_stem(a).with_suffix(".safetensors")
+    st.write_bytes(st.read_bytes()[:len(st.read_bytes()) // 2])      # weights cut short, json intact
+    store.model_stem(b).with_suffix(".json").unlink()                 # weights present, json missing
+    for m in (a, b):
+        for p in store.eval_path(m, "x").parent.glob("*.json"): p.unlink()
+    r = run_study(STUDY, folder=tmp_path, progress=False)
+    assert (r.trained, r.evaluated) == (2, 2 * N_SETTINGS)
+    _same_tables(r.tables, reference)
+
+
+def test_stale_lock_of_a_dead_worker_is_broken(reference, tmp_path):
+    from robstudy.evaluate import ResultsStore, run_study
+    import socket
+    store = ResultsStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"]); dead.wait()
+    for m in reference.models.model_id:
+        store.lock(m).path.parent.mkdir(parents=True, exist_ok=True)
+        store.lock(m).path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "time": time.time()}))
+    r = run_study(STUDY, folder=tmp_path, progress=False)
+    assert r.trained == N_MODELS
+    _same_tables(r.tables, reference)
