@@ -53,7 +53,7 @@ CHECKS = {
     "06_adversarial_robustness": lambda f: f["pgd_below_fgsm"] and f["standard_pgd_accuracy"] < f["standard_clean_accuracy"]
                                            and f["adversarial_pgd_accuracy"] > f["standard_pgd_accuracy"],
     "07_estimating_ood_accuracy_without_labels": lambda f: _in_unit(*f["mae"].values()) and f["mae"]["aline_s"] < f["mae"]["id_accuracy"],
-    "08_designing_your_own_study": lambda f: f["final_run_reused_everything"] and f["report_status"] == "ok",
+    "08_designing_your_own_study": lambda f: f["final_run_reused_everything"] and f["report_status"] == "ok" and f["report_cached_on_rerun"],
 }
 
 
