@@ -124,3 +124,15 @@ def test_reanalysis_of_a_published_table(tmp_path):
     lo, hi = figs["bootstrap_slope_ci"]
     assert lo < figs["slope"] < hi
     assert figs["top_model"] in {"net4", "net9"}                                 # the two robust interventions (net14 absent)
+
+
+def test_reanalysis_of_the_imagenet_testbed(reference, tmp_path):
+    "Lesson 4 on the real ImageNet testbed table (skips without ../shared/reference-results): CLIP zero-shot stands out."
+    tb = reference / "imagenet_testbed"
+    params = {"quick": True, "show_solutions": False, "table_path": str(tb / "robustness_top1s.csv"), "table_format": "testbed",
+              "ingest_options": {"scale": "percent", "model_types": str(tb / "model_types.csv")}}
+    rec = run_report("04_reanalysing_a_published_study", params, tmp_path, nb_folder=COURSE, study="course")
+    assert rec["status"] == "ok", rec.get("error")
+    figs = rec["figures"]
+    assert figs["n_models"] > 200 and figs["alternative_baseline"] == "model_type == 'STANDARD'"
+    assert "clip" in figs["top_model"].lower() and figs["top_model_er"] > 0.05, (figs["main_group"], figs["top_model"])
