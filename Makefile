@@ -1,5 +1,6 @@
 # robstudy: two commands on a fresh machine.
 #   make study   create .venv, install, run the default study, render its report (prints the report's path)
+#   make course  render the course's lessons into reports/course/ (ARGS="--quick 01 02" for some, quickly)
 #   make test    create .venv, install, run every test (nbdev_test over the notebooks, then pytest)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
 ARGS ?=
 
-.PHONY: install study report test test-notebooks test-pytest bench clean-runs
+.PHONY: install study report course test test-notebooks test-pytest bench clean-runs
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ study: install
 
 report: install
 	$(BIN)/robstudy report $(ARGS)
+
+course: install
+	$(BIN)/robstudy course $(ARGS)
 
 test: install
 	$(BIN)/nbdev_test --n_workers 2 --do_print

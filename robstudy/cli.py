@@ -5,6 +5,7 @@
 # %% ../nbs/10_cli.ipynb 2
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .core import atomic_write_json, get_device
 
 # %% auto 0
 __all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'config_dict', 'do_run', 'report_parameters', 'do_report', 'do_study',
-           'do_shifts', 'main']
+           'do_shifts', 'main', 'course_dir', 'do_course']
 
 # %% ../nbs/10_cli.ipynb
 def config_dict(cfg: DictConfig) -> dict:
@@ -98,6 +99,7 @@ commands:
   study    run, then report
   shifts   list every registered shift with its family, parameter and severities
   fit      fit the effective-robustness line of a results table (robstudy fit --help)
+  course   render the course's lessons into reports/course/ (robstudy course --help)
 
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
@@ -128,4 +130,44 @@ def _fit(argv):
     from robstudy.fit_cli import fit_command
     return fit_command(argv)
 
-EXTRA_COMMANDS: dict = {"fit": _fit}  # subcommands that parse their own arguments
+def course_dir() -> Path:
+    "The folder of the course's lesson notebooks: $ROBSTUDY_COURSE_NBS or the repository's nbs/course."
+    import robstudy
+    d = Path(os.environ.get("ROBSTUDY_COURSE_NBS") or Path(robstudy.__file__).resolve().parents[1]/"nbs"/"course")
+    if not d.is_dir(): raise FileNotFoundError(f"no course notebooks in {d}: run from a robstudy checkout or set ROBSTUDY_COURSE_NBS")
+    return d
+
+def do_course(argv: list) -> int:
+    "Render the course's lessons with papermill into reports/course/ (HTML, executed notebook, key figures) and rebuild the index."
+    import argparse
+    from robstudy.reports import run_report, write_index
+    ap = argparse.ArgumentParser(prog="robstudy course", description="Render the course's lessons (nbs/course/) into reports/course/.")
+    ap.add_argument("lessons", nargs="*", help="lessons to render, by number or name fragment (default: all)")
+    ap.add_argument("--quick", action="store_true", help="the lessons' quick mode (smaller models and data, seconds per lesson)")
+    ap.add_argument("--solutions", action="store_true", help="show the worked solutions of the exercises")
+    ap.add_argument("--out", default="reports", help="reports root; lessons go to OUT/course/ (default: reports)")
+    ap.add_argument("--force", action="store_true", help="re-execute lessons whose inputs did not change")
+    ap.add_argument("--timeout", type=int, default=900, help="papermill execution timeout per cell, seconds")
+    ap.add_argument("--list", action="store_true", help="list the lessons and exit")
+    a = ap.parse_args(argv)
+    folder = course_dir()
+    lessons = sorted(p.stem for p in folder.glob("[0-9]*.ipynb"))
+    if a.list:
+        print("\n".join(lessons)); return 0
+    chosen = [l for l in lessons if not a.lessons or any(l.startswith(q) or q in l for q in a.lessons)]
+    unknown = [q for q in a.lessons if not any(l.startswith(q) or q in l for l in lessons)]
+    if unknown:
+        print(f"robstudy course: no lesson matches {unknown}; expected a number or name fragment of {lessons}", file=sys.stderr)
+        return 2
+    out, failed = Path(a.out)/"course", 0
+    for name in chosen:
+        r = run_report(name, {"quick": a.quick, "show_solutions": a.solutions}, out, timeout=a.timeout, nb_folder=folder,
+                       study="course", force=a.force)
+        took = "unchanged, not re-run" if r.get("cached") else f"{r['seconds']} s"
+        print(f"{r['status']:>6}  {out/(r['html'] if r['status'] == 'ok' else r['notebook'])}  ({took})"
+              + ("" if r["status"] == "ok" else f"\n{r['error']}"))
+        failed += r["status"] != "ok"
+    print(f"index   {write_index(Path(a.out))}")
+    return 1 if failed else 0
+
+EXTRA_COMMANDS: dict = {"fit": _fit, "course": do_course}  # subcommands that parse their own arguments
