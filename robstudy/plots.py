@@ -231,6 +231,11 @@ def plot_correlation_heatmap(frame: pd.DataFrame,      # models × variables (e.
     return fig
 
 # %% ../nbs/08_plots.ipynb
+def _fmt_param(v) -> str:
+    "A shift's parameter for a title: a number, or a tuple of numbers (multi-parameter corruptions)."
+    if isinstance(v, (tuple, list)): return "(" + ", ".join(_fmt_param(u) for u in v) + ")"
+    return f"{v:.3g}" if isinstance(v, (int, float)) else str(v)
+
 def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (torch tensor or numpy array); the first `n_images` are shown
                        names,                   # registered shift names (rows)
                        severities=(1, 2, 3, 4, 5),  # severities (columns); severity 0, the clean image, comes first
@@ -254,7 +259,7 @@ def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (t
             ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1,
                       interpolation="nearest")
             ax.set_xticks([]); ax.set_yticks([]); ax.grid(False)
-            ax.set_title("clean" if s == 0 else f"{s:g}: {sh.param} {sh.parameter(s):.3g}", fontsize=7)
+            ax.set_title("clean" if s == 0 else f"{s:g}: {sh.param} {_fmt_param(sh.parameter(s))}", fontsize=7)
             if c == 0: ax.set_ylabel(sh.name if i == 0 else "", fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
 """Every library notebook's tests, run through pytest (one case per notebook), as nbdev_test runs them."""
+import os
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -17,6 +18,8 @@ def _skip_flags():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook(nb):
+    if os.environ.get("ROBSTUDY_NBDEV_TESTED") == "1":
+        pytest.skip("nbdev_test ran every notebook's tests in this `make test`, and they passed")
     ok, secs = run_notebook_tests(nb, skip_flags=_skip_flags(), do_print=False, showerr=True)
     assert ok, f"{nb.name} failed its tests (see the traceback above)"
 
