@@ -100,7 +100,7 @@ def load_dataset(name: str,  # a key of `DATASETS`
                 ) -> DatasetSplit:
     "Load a registered dataset split by name."
     if name not in DATASETS:  # these modules register further datasets on import
-        import robstudy.readers, robstudy.subpopulation  # local folders; spurious-attribute digits
+        import robstudy.readers, robstudy.subpopulation, robstudy.attributes  # local folders; spurious digits; shapes
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     return DATASETS[name](**kwargs)
