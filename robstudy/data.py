@@ -99,8 +99,8 @@ def load_dataset(name: str,  # a key of `DATASETS`
                  **kwargs    # passed to the loader (e.g. test_fraction, seed)
                 ) -> DatasetSplit:
     "Load a registered dataset split by name."
-    if name not in DATASETS:
-        import robstudy.readers  # registers the datasets read from local folders
+    if name not in DATASETS:  # these modules register further datasets on import
+        import robstudy.readers, robstudy.subpopulation, robstudy.attributes  # local folders; spurious digits; shapes
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     return DATASETS[name](**kwargs)
