@@ -390,7 +390,9 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
         try:   # the held models train together, so train_models can fuse those that share an architecture
-            trained = train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device) if held else []
+            g = ds.meta.get("groups_train")   # data with groups (e.g. digits_spurious): GroupDRO trains on them
+            g = None if g is None else torch.as_tensor(g)
+            trained = train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g) if held else []
             for (i, lock), (model, info) in zip(held, trained):
                 meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
                 save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))

@@ -345,7 +345,7 @@ MODEL_DEFAULTS = dict(depth=1, recipe="erm", lr=0.01, batch_size=64, weight_deca
 def check_config(cfg: dict,                 # a model config
                  in_shape: tuple | None = None,  # image shape, to check sizes (builds the model once)
                  n_classes: int = 10,
-                 has_groups: bool = False   # whether group labels are available (GroupDRO)
+                 has_groups: bool | None = None  # whether group labels are available (GroupDRO); None: not known yet
                 ) -> dict:
     "Return `cfg` if it can be trained; otherwise raise a ValueError that names the bad value."
     fam, rec = cfg.get("family"), cfg.get("recipe", "erm")
@@ -359,7 +359,7 @@ def check_config(cfg: dict,                 # a model config
             v = cfg.get(k)
             if not isinstance(v, int) or v < (1 if k == "batch_size" else 0): raise ValueError(f"{k} {v!r} in config {cfg} is not a valid count; expected a non-negative integer (batch_size >= 1)")
         if not (isinstance(cfg.get("lr"), (int, float)) and cfg["lr"] > 0): raise ValueError(f"lr {cfg.get('lr')!r} must be a positive number")
-    if rec == "groupdro" and not has_groups: raise ValueError("recipe 'groupdro' needs group labels: pass g= (one group id per training example)")
+    if rec == "groupdro" and has_groups is False: raise ValueError("recipe 'groupdro' needs group labels, and this training data has none: use data with groups (e.g. data=digits_spurious) or pass g= (one group id per training example)")
     if in_shape is not None:
         try:
             with torch.device("meta"): build_model(cfg, tuple(in_shape), n_classes)

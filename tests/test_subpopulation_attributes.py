@@ -49,3 +49,15 @@ def test_datasets_found_from_robstudy_data_alone():
             "assert s.x_test.shape == (10, 3, 16, 16)\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_groupdro_zoo_trains_on_the_datasets_groups(tmp_path):
+    "A zoo with the groupdro recipe: the engine hands the data's training groups to GroupDRO; without groups, a clear error first."
+    zoo = ["zoo.families=[logreg]", "zoo.recipes=[erm,groupdro]", "zoo.seeds=[0]"]
+    r = _run("data=digits_spurious", "data.strength=0.95", "study.name=dro", *SMALL, *zoo, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    models = pd.read_parquet(tmp_path / "runs/dro/tables/models.parquet")
+    assert sorted(models.recipe.unique()) == ["erm", "groupdro"]
+    r = _run("study.name=nogroups", *SMALL, *zoo, cwd=tmp_path)   # plain digits have no groups
+    assert r.returncode != 0 and "recipe 'groupdro' needs group labels" in r.stderr + r.stdout
+    assert not list((tmp_path / "runs/nogroups").glob("models/*.safetensors"))   # nothing trained before the error
