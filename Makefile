@@ -35,7 +35,7 @@ course: install
 # (so each notebook runs once), and re-runs them, to list the failures in its summary, if they did not
 test: install
 	@if $(BIN)/nbdev_test --n_workers 2 --do_print; then passed=1; else passed=0; fi; \
-	ROBSTUDY_NBDEV_TESTED=$$passed $(BIN)/python -m pytest -q -p no:cacheprovider --durations=12 tests
+	ROBSTUDY_NBDEV_TESTED=$$passed $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=12 tests
 
 bench: install
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -13,7 +13,7 @@ from pathlib import Path
 root = Path(__file__).resolve().parents[1]
 bin_ = Path(sys.executable).parent
 parts = {"nbdev_test": [str(bin_ / "nbdev_test"), "--n_workers", "2"],
-         "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=12", "tests"]}
+         "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", "--durations=12", "tests"]}
 total, env = 0.0, dict(os.environ)
 for name, cmd in parts.items():
     t0 = time.perf_counter()
