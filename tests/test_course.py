@@ -66,9 +66,11 @@ def rendered(tmp_path_factory):
     "Every lesson rendered in quick mode with its solutions hidden and shown, two at a time (the lessons' models use one thread)."
     from concurrent.futures import ThreadPoolExecutor
     jobs = [(lesson, show) for lesson in LESSONS for show in (False, True)]
+    # the output folders are made here, before the threads: pytest's temporary-folder factory is not thread-safe
+    outs = {job: tmp_path_factory.mktemp(f"{job[0]}-{'shown' if job[1] else 'hidden'}") for job in jobs}
     def render(job):
         lesson, show = job
-        out = tmp_path_factory.mktemp(f"{lesson}-{'shown' if show else 'hidden'}")
+        out = outs[job]
         return job, (out, run_report(lesson, {"quick": True, "show_solutions": show}, out, nb_folder=COURSE, study="course"))
     with ThreadPoolExecutor(max_workers=int(os.environ.get("ROBSTUDY_COURSE_WORKERS", "2"))) as pool:
         return dict(pool.map(render, jobs))
