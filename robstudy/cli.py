@@ -43,6 +43,12 @@ def report_parameters(cfg: dict, study_dir) -> dict:
         if not isinstance(v, dict): raise TypeError(f"report.parameters.{k} must be a mapping of parameter -> value, got {v!r}")
     return {nb: {"study_dir": str(Path(study_dir).resolve()), "config": cfg, **(extra.get(nb) or {})} for nb in rep["notebooks"]}
 
+def _print_record(r: dict, out: Path):
+    "One line per report run: its status, the page (or the failed notebook), the time or 'unchanged', and any error."
+    where = out/r["html"] if r["status"] == "ok" else out/r["notebook"]
+    took = "unchanged, not re-run" if r.get("cached") else f"{r['seconds']} s"
+    print(f"{r['status']:>6}  {where}  ({took})" + ("" if r["status"] == "ok" else f"\n{r['error']}"))
+
 def do_report(cfg: dict) -> list:
     "Run the study's report notebooks with papermill, render HTML, rebuild the index; returns the records."
     from robstudy.reports import check_parameters, report_notebook, run_report, write_index
@@ -61,9 +67,7 @@ def do_report(cfg: dict) -> list:
         r = run_report(nb, p, out, kernel=rep["kernel"], timeout=int(rep["timeout"]), show_code=bool(rep["show_code"]),
                        nb_folder=rep.get("dir"), study=name, device=cfg.get("device"), force=bool(rep.get("force", False)))
         records.append(r)
-        where = out/r["html"] if r["status"] == "ok" else out/r["notebook"]
-        took = "unchanged, not re-run" if r.get("cached") else f"{r['seconds']} s"
-        print(f"{r['status']:>6}  {where}  ({took})" + ("" if r["status"] == "ok" else f"\n{r['error']}"))
+        _print_record(r, out)
     print(f"index   {write_index(Path(cfg['paths']['reports']))}")
     if any(r["status"] != "ok" for r in records): raise SystemExit(1)
     return records
@@ -163,9 +167,7 @@ def do_course(argv: list) -> int:
     for name in chosen:
         r = run_report(name, {"quick": a.quick, "show_solutions": a.solutions}, out, timeout=a.timeout, nb_folder=folder,
                        study="course", force=a.force)
-        took = "unchanged, not re-run" if r.get("cached") else f"{r['seconds']} s"
-        print(f"{r['status']:>6}  {out/(r['html'] if r['status'] == 'ok' else r['notebook'])}  ({took})"
-              + ("" if r["status"] == "ok" else f"\n{r['error']}"))
+        _print_record(r, out)
         failed += r["status"] != "ok"
     print(f"index   {write_index(Path(a.out))}")
     return 1 if failed else 0

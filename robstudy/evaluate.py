@@ -380,6 +380,8 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             if store.model_stem(mids[i]).with_suffix(".json").exists() or store.model_stem(mids[i]).with_suffix(".safetensors").exists():
                 print(f"retraining: {e}", file=sys.stderr)
             pending.append(i)
+    g = ds.meta.get("groups_train")   # data with groups (e.g. digits_spurious): GroupDRO trains on them
+    g = None if g is None else torch.as_tensor(g)
     bar = Progress(len(pending), "train", progress)
     while pending:
         held, progressed = [], False
@@ -390,8 +392,6 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
         try:   # the held models train together, so train_models can fuse those that share an architecture
-            g = ds.meta.get("groups_train")   # data with groups (e.g. digits_spurious): GroupDRO trains on them
-            g = None if g is None else torch.as_tensor(g)
             trained = train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g) if held else []
             for (i, lock), (model, info) in zip(held, trained):
                 meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}

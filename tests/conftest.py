@@ -1,5 +1,6 @@
 """Shared fixtures: the repository root, the venv's console scripts, and the reference-results folder."""
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -7,6 +8,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# the `robstudy` console script of this environment
+ROBSTUDY = [str(BIN / "robstudy")] if (BIN / "robstudy").exists() else [sys.executable, "-m", "robstudy.cli"]
+
+
+def run_robstudy(*args, cwd, timeout=600):
+    "Run `robstudy ARGS...` in `cwd`; returns the finished process (stdout and stderr as text)."
+    return subprocess.run([*ROBSTUDY, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def reference_dir():
@@ -25,8 +33,7 @@ def root():
 @pytest.fixture
 def robstudy_cmd():
     "The `robstudy` console script of this environment."
-    exe = BIN / "robstudy"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "robstudy.cli"]
+    return list(ROBSTUDY)
 
 
 @pytest.fixture

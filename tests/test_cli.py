@@ -1,30 +1,23 @@
 """The `robstudy` command end to end: run, resume, report, bad input."""
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import run_robstudy
+
 TINY = ["zoo=tiny", "device=cpu", "progress=false"]
-
-
-def _run(cmd, *args, cwd):
-    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     "A tiny study run once, then run again, in its own folder."
-    import shutil, sys
     d = tmp_path_factory.mktemp("study")
-    exe = Path(sys.executable).parent / "robstudy"
-    cmd = [str(exe)]
-    first = _run(cmd, "run", *TINY, cwd=d)
-    second = _run(cmd, "run", *TINY, cwd=d)
-    report = _run(cmd, "report", *TINY, cwd=d)
-    return dict(dir=d, cmd=cmd, first=first, second=second, report=report)
+    first = run_robstudy("run", *TINY, cwd=d)
+    second = run_robstudy("run", *TINY, cwd=d)
+    report = run_robstudy("report", *TINY, cwd=d)
+    return dict(dir=d, first=first, second=second, report=report)
 
 
 def test_run_trains_and_evaluates(study):
@@ -42,7 +35,7 @@ def test_rerun_reuses_everything(study):
 
 
 def test_same_seed_same_numbers(study, tmp_path):
-    other = _run(study["cmd"], "run", *TINY, cwd=tmp_path)
+    other = run_robstudy("run", *TINY, cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     a = pd.read_parquet(study["dir"] / "runs/digits/tables/evals.parquet")
     b = pd.read_parquet(tmp_path / "runs/digits/tables/evals.parquet")
@@ -73,15 +66,15 @@ def test_report_renders_offline_html(study):
     ("shifts.names=[fog9]", "unknown shift 'fog9'; expected one of"),
     ("zoo.families=[vit9]", "unknown model family 'vit9'"),
 ])
-def test_bad_names_fail_with_choices(robstudy_cmd, tmp_path, override, expect):
-    r = _run(robstudy_cmd, "run", override, "device=cpu", cwd=tmp_path)
+def test_bad_names_fail_with_choices(tmp_path, override, expect):
+    r = run_robstudy("run", override, "device=cpu", cwd=tmp_path)
     assert r.returncode != 0
     assert expect in r.stdout + r.stderr, r.stdout + r.stderr
     assert not (tmp_path / "runs/digits/models").exists(), "nothing may be trained before the names are checked"
 
 
-def test_report_before_run_is_an_error(robstudy_cmd, tmp_path):
-    r = _run(robstudy_cmd, "report", *TINY, cwd=tmp_path)
+def test_report_before_run_is_an_error(tmp_path):
+    r = run_robstudy("report", *TINY, cwd=tmp_path)
     assert r.returncode != 0 and "run `robstudy run study=digits` first" in r.stdout + r.stderr
 
 
@@ -93,7 +86,7 @@ def test_failed_report_is_marked_failed(study, tmp_path):
         nbformat.v4.new_code_cell("raise RuntimeError('the data went missing')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbs / "boom.ipynb")
-    r = _run(study["cmd"], "report", *TINY, f"+report.dir={nbs}", "report.notebooks=[boom]", cwd=study["dir"])
+    r = run_robstudy("report", *TINY, f"+report.dir={nbs}", "report.notebooks=[boom]", cwd=study["dir"])
     assert r.returncode != 0
     out = study["dir"] / "reports/digits"
     assert not (out / "boom.html").exists() and (out / "boom.failed.ipynb").exists()

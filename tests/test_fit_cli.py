@@ -4,7 +4,6 @@ import subprocess
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import stats
 
 RULE = "nat_model_type == 'STANDARD' and val >= 0.55 and not model_id.str.contains('subsample|aws|batch64')"

@@ -65,7 +65,6 @@ def test_unknown_setting_and_column(tmp_path):
 
 
 def test_no_nan_slope_ever():
-    rng = np.random.default_rng(0)
     for bad in ([0.5, np.nan, 0.7], [0.5, 0.6], [0.6, 0.6, 0.6], [55.0, 60.0, 70.0]):
         with pytest.raises(ValueError):
             linear_trend(bad, [0.4] * len(bad))

@@ -1,6 +1,5 @@
 "Effective-robustness fits checked against the published ImageNet testbed (Taori et al. 2020); skipped without the reference tables."
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -2,7 +2,7 @@
 import pytest
 import torch
 from robstudy.models import (zoo_grid, train_models, train_model, save_checkpoint, load_checkpoint, CheckpointError,
-                             FAMILIES, RECIPES, MODEL_DEFAULTS, check_config, build_model)
+                             FAMILIES, RECIPES, MODEL_DEFAULTS)
 
 X, Y = torch.rand(60, 1, 8, 8), torch.arange(60) % 10
 BASE = dict(family="mlp", width=8, depth=1, epochs=1, train_fraction=1.0, recipe="erm", seed=0, lr=0.01, batch_size=32, weight_decay=0.0)

@@ -2,29 +2,23 @@
 parameters checked before anything runs, the device passed through, and the reanalysis of a published table."""
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
+
+from conftest import run_robstudy
 
 TINY = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]"]
 DEFAULT = ["effective_robustness", "correlation", "shift_gallery", "adversarial"]
 
 
-def _run(cmd, *args, cwd):
-    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     "A tiny study, run then reported with the default reports, in its own folder."
-    import sys
     d = tmp_path_factory.mktemp("reports")
-    cmd = [str(Path(sys.executable).parent / "robstudy")]
-    run = _run(cmd, "run", *TINY, cwd=d)
+    run = run_robstudy("run", *TINY, cwd=d)
     assert run.returncode == 0, run.stdout + run.stderr
-    rep = _run(cmd, "report", *TINY, cwd=d)
-    return dict(dir=d, cmd=cmd, report=rep, out=d / "reports/digits")
+    rep = run_robstudy("report", *TINY, cwd=d)
+    return dict(dir=d, report=rep, out=d / "reports/digits")
 
 
 def test_default_reports_render(reported):
@@ -52,20 +46,20 @@ def test_default_reports_render(reported):
 def test_unchanged_reports_are_not_rerun(reported):
     rec = reported["out"] / "correlation.record.json"
     before = rec.stat().st_mtime_ns
-    again = _run(reported["cmd"], "report", *TINY, cwd=reported["dir"])
+    again = run_robstudy("report", *TINY, cwd=reported["dir"])
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("unchanged, not re-run") == len(DEFAULT), again.stdout
     assert rec.stat().st_mtime_ns == before
-    forced = _run(reported["cmd"], "report", *TINY, "report.notebooks=[correlation]", "report.force=true", cwd=reported["dir"])
+    forced = run_robstudy("report", *TINY, "report.notebooks=[correlation]", "report.force=true", cwd=reported["dir"])
     assert forced.returncode == 0 and "unchanged" not in forced.stdout, forced.stdout + forced.stderr
     assert rec.stat().st_mtime_ns != before
 
 
 def test_show_code_on_request(reported):
-    r = _run(reported["cmd"], "report", *TINY, "report.notebooks=[shift_gallery]", "report.show_code=true", cwd=reported["dir"])
+    r = run_robstudy("report", *TINY, "report.notebooks=[shift_gallery]", "report.show_code=true", cwd=reported["dir"])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "plot_shift_gallery" in (reported["out"] / "shift_gallery.html").read_text()
-    r = _run(reported["cmd"], "report", *TINY, "report.notebooks=[shift_gallery]", cwd=reported["dir"])
+    r = run_robstudy("report", *TINY, "report.notebooks=[shift_gallery]", cwd=reported["dir"])
     assert "import matplotlib" not in (reported["out"] / "shift_gallery.html").read_text()
 
 
@@ -77,7 +71,7 @@ def test_show_code_on_request(reported):
 ])
 def test_bad_parameters_fail_before_running(reported, override, expect):
     recs = {p: p.stat().st_mtime_ns for p in reported["out"].glob("*.record.json")}
-    r = _run(reported["cmd"], "report", *TINY, "report.force=true", override, cwd=reported["dir"])
+    r = run_robstudy("report", *TINY, "report.force=true", override, cwd=reported["dir"])
     assert r.returncode != 0 and expect in r.stdout + r.stderr, r.stdout + r.stderr
     assert {p: p.stat().st_mtime_ns for p in reported["out"].glob("*.record.json")} == recs, "no report may run"
 
@@ -85,7 +79,7 @@ def test_bad_parameters_fail_before_running(reported, override, expect):
 def test_device_without_gpu_fails_before_running(reported):
     import torch
     if torch.cuda.is_available(): pytest.skip("a GPU is present")
-    r = _run(reported["cmd"], "report", "zoo=tiny", "device=cuda", cwd=reported["dir"])
+    r = run_robstudy("report", "zoo=tiny", "device=cuda", cwd=reported["dir"])
     assert r.returncode != 0 and "no CUDA GPU is available" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
@@ -98,7 +92,7 @@ def test_reanalysis_of_a_published_table(reported, tmp_path):
         for s, drop in (("val", 0), ("v2", 12), ("sketch", 35)):
             lines.append(f"m{i},{s},{max(1.0, a - drop + rng.normal(0, 2)):.2f},1000,{'cnn' if i % 2 else 'vit'}")
     table = tmp_path / "published.csv"; table.write_text("\n".join(lines) + "\n")
-    r = _run(reported["cmd"], "report", *TINY, "report.notebooks=[reanalysis]",
+    r = run_robstudy("report", *TINY, "report.notebooks=[reanalysis]",
              f"+report.parameters.reanalysis.table_path={table}",
              "+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
              " columns: {model_id: model, setting_id: setting, accuracy: top1}}",
@@ -111,7 +105,7 @@ def test_reanalysis_of_a_published_table(reported, tmp_path):
     assert "Reanalysis of a published table" in (reported["out"] / "reanalysis.html").read_text()
     # the table is an input: change it and the report runs again
     table.write_text(table.read_text() + "m10,val,80.00,1000,cnn\nm10,v2,70.00,1000,cnn\nm10,sketch,45.00,1000,cnn\n")
-    r2 = _run(reported["cmd"], "report", *TINY, "report.notebooks=[reanalysis]", f"+report.parameters.reanalysis.table_path={table}",
+    r2 = run_robstudy("report", *TINY, "report.notebooks=[reanalysis]", f"+report.parameters.reanalysis.table_path={table}",
               "+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
               " columns: {model_id: model, setting_id: setting, accuracy: top1}}", "+report.parameters.reanalysis.hue=arch", cwd=reported["dir"])
     assert "unchanged" not in r2.stdout, r2.stdout

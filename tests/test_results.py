@@ -1,6 +1,5 @@
 "Bad input over files: every rejection is an IngestError naming the file, line and column, and stores nothing."
 import json
-from pathlib import Path
 
 import pytest
 

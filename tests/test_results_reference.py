@@ -1,12 +1,11 @@
 "Ingest every published reference table (skipped when ../shared/reference-results is absent) and check real facts."
 import csv, json, warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from robstudy.results import (file_sha256, merge_tables, prefix_settings, read_linefit_json, read_qa, read_robustbench,
+from robstudy.results import (merge_tables, prefix_settings, read_linefit_json, read_qa, read_robustbench,
                               read_robustbench_corruptions, read_testbed, read_timm, reference_dir)
 
 REF = reference_dir()

@@ -6,18 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from conftest import run_robstudy
+
 ROOT = Path(__file__).resolve().parents[1]
-EXE = Path(sys.executable).parent / "robstudy"
 SMALL = ["zoo=tiny", "zoo.epochs=[3]", "zoo.train_fractions=[1.0]", "device=cpu", "progress=false",
          "shifts.names=[gaussian_noise]", "shifts.severities=[3]"]
 
 
-def _run(*args, cwd):
-    return subprocess.run([str(EXE), "run", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
 def test_cli_spurious_study_writes_worst_group_columns(tmp_path):
-    r = _run("data=digits_spurious", "data.strength=0.99", "data.test=independent", "study.name=spurious", *SMALL, cwd=tmp_path)
+    r = run_robstudy("run", "data=digits_spurious", "data.strength=0.99", "data.test=independent", "study.name=spurious", *SMALL, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     ev = pd.read_parquet(tmp_path / "runs/spurious/tables/evals.parquet")
     for col in ("worst_group_accuracy", "worst_group_n", "worst_group_correct", "worst_group_lo", "worst_group_hi", "n_groups"):
@@ -28,13 +25,13 @@ def test_cli_spurious_study_writes_worst_group_columns(tmp_path):
 
 
 def test_cli_rejects_bad_strength(tmp_path):
-    r = _run("data=digits_spurious", "data.strength=1.5", "study.name=bad", *SMALL, cwd=tmp_path)
+    r = run_robstudy("run", "data=digits_spurious", "data.strength=1.5", "study.name=bad", *SMALL, cwd=tmp_path)
     assert r.returncode != 0
     assert "strength 1.5 is out of range; expected a number in [0, 1]" in r.stderr + r.stdout
 
 
 def test_cli_shapes_study(tmp_path):
-    r = _run("data=shapes", "data.n_train=300", "data.n_test=200", "data.size=16", "study.name=shapes", *SMALL, cwd=tmp_path)
+    r = run_robstudy("run", "data=shapes", "data.n_train=300", "data.n_test=200", "data.size=16", "study.name=shapes", *SMALL, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     ev = pd.read_parquet(tmp_path / "runs/shapes/tables/evals.parquet")
     models = pd.read_parquet(tmp_path / "runs/shapes/tables/models.parquet")
@@ -54,10 +51,10 @@ def test_datasets_found_from_robstudy_data_alone():
 def test_groupdro_zoo_trains_on_the_datasets_groups(tmp_path):
     "A zoo with the groupdro recipe: the engine hands the data's training groups to GroupDRO; without groups, a clear error first."
     zoo = ["zoo.families=[logreg]", "zoo.recipes=[erm,groupdro]", "zoo.seeds=[0]"]
-    r = _run("data=digits_spurious", "data.strength=0.95", "study.name=dro", *SMALL, *zoo, cwd=tmp_path)
+    r = run_robstudy("run", "data=digits_spurious", "data.strength=0.95", "study.name=dro", *SMALL, *zoo, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     models = pd.read_parquet(tmp_path / "runs/dro/tables/models.parquet")
     assert sorted(models.recipe.unique()) == ["erm", "groupdro"]
-    r = _run("study.name=nogroups", *SMALL, *zoo, cwd=tmp_path)   # plain digits have no groups
+    r = run_robstudy("run", "study.name=nogroups", *SMALL, *zoo, cwd=tmp_path)   # plain digits have no groups
     assert r.returncode != 0 and "recipe 'groupdro' needs group labels" in r.stderr + r.stdout
     assert not list((tmp_path / "runs/nogroups").glob("models/*.safetensors"))   # nothing trained before the error

@@ -2,19 +2,14 @@
 (what `hydra/launcher=submitit_slurm` runs on a cluster). Every job writes into the one study store; a re-run sweep
 trains nothing; hydra's sweep folders go under runs/sweeps, not the working directory."""
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run_robstudy
+
 SMALL = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise]", "shifts.severities=[1]"]
 SWEEP = ["run", "-m", *SMALL, "zoo.seeds=[0],[1]"]
-
-
-def _run(*args, cwd):
-    exe = Path(sys.executable).parent / "robstudy"
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def _job_outputs(d: Path, launcher: str, stdout: str) -> list:
@@ -31,7 +26,7 @@ def _job_outputs(d: Path, launcher: str, stdout: str) -> list:
 def test_sweep_shares_the_store_and_resumes(tmp_path, launcher, extra):
     pytest.importorskip({"joblib": "hydra_plugins.hydra_joblib_launcher",
                          "submitit_local": "hydra_plugins.hydra_submitit_launcher"}[launcher])
-    first = _run(*SWEEP, *extra, cwd=tmp_path)
+    first = run_robstudy(*SWEEP, *extra, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     jobs = _job_outputs(tmp_path, launcher, first.stdout)
     assert len(jobs) == 2 and all("trained 8" in j for j in jobs), jobs
@@ -39,10 +34,10 @@ def test_sweep_shares_the_store_and_resumes(tmp_path, launcher, extra):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"], "hydra may not litter the working directory"
     assert list((tmp_path / "runs/sweeps/digits").glob("*/multirun.yaml"))
     import time; time.sleep(1.1)  # a new sweep folder (named by the second)
-    again = _run(*SWEEP, *extra, cwd=tmp_path)
+    again = run_robstudy(*SWEEP, *extra, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     jobs = _job_outputs(tmp_path, launcher, again.stdout)
     assert len(jobs) == 2 and all("trained 0, loaded 0, evaluated 0, reused 16" in j for j in jobs), jobs
     # one plain run over both seeds consolidates the tables of the sweep and computes nothing
-    whole = _run("run", *SMALL, "zoo.seeds=[0,1]", cwd=tmp_path)
+    whole = run_robstudy("run", *SMALL, "zoo.seeds=[0,1]", cwd=tmp_path)
     assert "16 models × 2 settings: trained 0, loaded 0, evaluated 0, reused 32" in whole.stdout, whole.stdout + whole.stderr
