@@ -1,33 +1,59 @@
-"""Zoo training throughput: the plain per-model loop vs robstudy's batched path, in the same run.
+"""Zoo training throughput: the plain per-model loop vs robstudy's zoo training, in the same run.
 
-    python benchmarks/zoo.py [K] [N]     # K small CNNs (default 32), N training images (default 1024)
+    python benchmarks/zoo.py [K] [N] [--anchor]   # K small CNNs (default 32), N training images each (default 1024)
 
-1. K ConvNets (three conv layers, width 32 -> 64 -> 128, as in ../shared/bench/anchor_zoo.py) on
-   32x32 RGB, batch 256, Adam: the plain loop (robstudy.models.train_model per model) and the fused
-   path (robstudy.batched.train_group), aggregate images/s and their ratio.
-2. Wall time of the default digits zoo (60 models) with train_models(batched='auto') and one by one.
-On CUDA the paths use bf16 autocast (and channels-last in the loop); that path is not measured here.
+1. With --anchor (and ../shared/bench/anchor_zoo.py present): the reference baselines first, in a
+   subprocess of this job — a plain per-model PyTorch loop (channels-last, SGD) and a naive torch.func
+   vmap over the same CNNs, 2 models × 2 epochs × 10,000 images (its CPU run takes about 5 minutes).
+2. K ConvNets (three conv layers, width 32 -> 64 -> 128, as in anchor_zoo.py) on 32x32 RGB, batch 256,
+   Adam, in this process, two rounds alternating the paths:
+   - one by one: robstudy.models.train_models(batched=False), i.e. train_model per model in this thread;
+   - auto: train_models(batched='auto'), what a study uses (for these ConvNets on a CPU: one by one, since
+     neither fusing nor side by side pays for them);
+   - fused: robstudy.batched.train_group (the torch.func path the planner uses on a GPU), one round.
+   Aggregate images/s (K x N / wall) and the ratios, including auto over the anchor's plain loop.
+3. Wall time of the default digits zoo (60 models) with train_models(batched='auto') and one by one.
+On CUDA the paths use bf16 autocast and channels-last; that path is not measured here.
 """
-import os, sys, time
+import os, re, statistics, subprocess, sys, time
+from pathlib import Path
 import torch
-from robstudy.models import zoo_grid, train_model, train_models
+from robstudy.models import zoo_grid, train_models
 from robstudy.batched import train_group, plan_groups
 from robstudy.data import load_digits_split
 
-torch.set_num_threads(2)
-K = int(sys.argv[1]) if len(sys.argv) > 1 else 32
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+K = int(args[0]) if len(args) > 0 else 32
+N = int(args[1]) if len(args) > 1 else 1024
 dev = "cuda" if torch.cuda.is_available() else "cpu"
-print("device", torch.cuda.get_device_name() if dev == "cuda" else "cpu (2 threads)", "torch", torch.__version__, "load", os.getloadavg())
+print("device", torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({torch.get_num_threads()} threads)", "torch", torch.__version__,
+      "load", os.getloadavg(), flush=True)
+
+anchor_loop = None
+anchor = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchor_zoo.py"
+if "--anchor" in sys.argv:
+    if not anchor.exists(): sys.exit(f"--anchor: {anchor} not found")
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, str(anchor), "2"], capture_output=True, text=True, check=True).stdout
+    print(f"anchor_zoo.py 2 ({time.perf_counter() - t:.0f}s):", *out.strip().splitlines(), sep="\n  ", flush=True)
+    anchor_loop = float(re.search(r"sequential ([\d,]+)", out.split("train imgs/s:")[1]).group(1).replace(",", ""))
 
 g = torch.Generator().manual_seed(0)
 X, Y = torch.rand(N, 3, 32, 32, generator=g), torch.randint(0, 10, (N,), generator=g)
 cfgs = zoo_grid(dict(families=["convnet"], widths=[32], depths=[2], epochs=[1], seeds=list(range(K)), lr=0.01, batch_size=256))
 imgs = K * N
-t = time.perf_counter(); [train_model(c, X, Y, 10, device=dev) for c in cfgs]; tl = time.perf_counter() - t
-t = time.perf_counter(); train_group(cfgs, X, Y, 10, device=dev); tb = time.perf_counter() - t
-print(f"{K} ConvNets, 1 epoch x {N} images, batch 256: loop {imgs / tl:,.0f} img/s ({tl:.1f}s), "
-      f"batched {imgs / tb:,.0f} img/s ({tb:.1f}s), ratio {tl / tb:.2f}x; auto plan fuses: {len(plan_groups(cfgs, (3, 32, 32), 10, dev)) == 1}")
+def rate(f):
+    t = time.perf_counter(); f(); return imgs / (time.perf_counter() - t)
+runs = {"one by one": [], "auto": []}
+for _ in range(2):
+    runs["one by one"].append(rate(lambda: train_models(cfgs, X, Y, 10, device=dev, batched=False)))
+    runs["auto"].append(rate(lambda: train_models(cfgs, X, Y, 10, device=dev)))
+fused = rate(lambda: train_group(cfgs, X, Y, 10, device=dev))
+loop, auto = statistics.mean(runs["one by one"]), statistics.mean(runs["auto"])
+print(f"{K} ConvNets, 1 epoch x {N} images, batch 256 (img/s, mean of 2 rounds: {runs}):")
+print(f"  robstudy one by one {loop:,.0f}, auto {auto:,.0f} ({auto / loop:.2f}x one by one), fused torch.func {fused:,.0f} "
+      f"({fused / loop:.2f}x); auto plan fuses: {len(plan_groups(cfgs, (3, 32, 32), 10, dev)) == 1}")
+if anchor_loop: print(f"  auto over the anchor's plain per-model loop ({anchor_loop:,.0f} img/s): {auto / anchor_loop:.2f}x")
 
 ds = load_digits_split()
 zoo = dict(families=["logreg", "mlp", "cnn"], widths=[8, 32], depths=[1], epochs=[3, 12], train_fractions=[0.2, 0.5, 1.0],

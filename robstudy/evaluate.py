@@ -366,7 +366,7 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
 
 # not columns of the models table: checkpoint bookkeeping, and the fused-group size (it depends on which models
 # happened to train together, not on the model)
-_NOT_MODEL_COLUMNS = {"batched", "config", "data", "dataset", "in_shape", "n_classes"}
+_NOT_MODEL_COLUMNS = {"batched", "side_by_side", "config", "data", "dataset", "in_shape", "n_classes"}
 def _model_row(cfg: dict, info: dict) -> dict:
     "The models-table row of a robstudy-trained model: its config and its training info, the same whether freshly trained or recovered from its checkpoint."
     return {**cfg, **{k: v for k, v in info.items() if k not in _NOT_MODEL_COLUMNS}, "source": "robstudy"}
@@ -391,15 +391,17 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1; lock.release()
             except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
-        try:   # the held models train together, so train_models can fuse those that share an architecture
-            trained = train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g) if held else []
-            for (i, lock), (model, info) in zip(held, trained):
-                meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
-                save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
-                _crash_point("train")
-                store.put_model(mids[i], _model_row(cfgs[i], info))
-                models[mids[i]] = model; run.trained += 1
-                lock.release(); pending.remove(i); bar.update(1); progressed = True
+        def keep(j, model, info):   # each model is saved as soon as it is trained: an interruption loses only the unfinished ones
+            nonlocal progressed
+            i, lock = held[j]
+            meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
+            save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
+            _crash_point("train")
+            store.put_model(mids[i], _model_row(cfgs[i], info))
+            models[mids[i]] = model; run.trained += 1
+            lock.release(); pending.remove(i); bar.update(1); progressed = True
+        try:   # the held models train together, so train_models can fuse those that share an architecture (or run them side by side)
+            if held: train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g, on_model=keep)
         finally:
             for _, lock in held: lock.release()
         if pending and not progressed: time.sleep(0.2)

@@ -5,11 +5,13 @@
 # %% ../nbs/03_models.ipynb 2
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ __all__ = ['NEURAL_FAMILIES', 'CLASSIC_FAMILIES', 'FAMILIES', 'FAMILY_DEFAULTS',
            'LinearSVM', 'RandomForest', 'family_options', 'build_model', 'count_parameters', 'recipe_options',
            'pgd_attack', 'augment_batch', 'augmix_batch', 'GroupWeights', 'recipe_loss', 'check_config', 'zoo_grid',
            'model_id', 'training_subset', 'epoch_batches', 'init_model', 'train_model', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'train_models']
+           'save_checkpoint', 'load_checkpoint', 'heap_allocations', 'train_models']
 
 # %% ../nbs/03_models.ipynb
 NEURAL_FAMILIES = ("logreg", "mlp", "cnn", "convnet", "resnet", "vit", "random_features")
@@ -423,10 +425,13 @@ def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list:
     perm = torch.randperm(n, generator=generator)
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
+_INIT_LOCK = threading.Lock()
+
 def init_model(cfg: dict, in_shape: tuple, n_classes: int) -> nn.Module:
-    "The seeded initial network of `cfg`."
-    torch.manual_seed(cfg["seed"])
-    return build_model(cfg, tuple(in_shape), n_classes)
+    "The seeded initial network of `cfg` (thread-safe: the global generator is seeded and drawn under a lock)."
+    with _INIT_LOCK:
+        torch.manual_seed(cfg["seed"])
+        return build_model(cfg, tuple(in_shape), n_classes)
 
 def _validation_split(idx: torch.Tensor, seed: int) -> tuple:
     perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(30_000 + seed))
@@ -495,7 +500,8 @@ def train_model(cfg: dict,                 # model config
     else:
         model = init_model(cfg, in_shape, n_classes).to(device)
     fast = device.type == "cuda"
-    if fast and any(isinstance(m, nn.Conv2d) for m in model.modules()): model = model.to(memory_format=torch.channels_last)
+    cl = x.ndim == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if cl: model = model.to(memory_format=torch.channels_last)
     val = None
     if cfg.get("early_stopping"): idx, val = _validation_split(idx, cfg["seed"])
     xs, ys = x[idx.to(x.device)].to(device), y[idx.to(y.device)].to(device)
@@ -509,7 +515,7 @@ def train_model(cfg: dict,                 # model config
     for epoch in range(cfg["epochs"]):
         for b in epoch_batches(len(xs), int(cfg["batch_size"]), order):
             b = b.to(device)
-            xb = xs[b].contiguous(memory_format=torch.channels_last) if fast and xs.ndim == 4 else xs[b]
+            xb = xs[b].contiguous(memory_format=torch.channels_last) if cl else xs[b]
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
                 loss = recipe_loss(model, xb, ys[b], cfg, gen, gs[b] if gs is not None else None, dro)
@@ -559,27 +565,57 @@ def load_checkpoint(path_stem, device="cpu") -> tuple:
     return model.to(device).eval(), rec
 
 # %% ../nbs/03_models.ipynb
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+
+def _glibc():
+    import ctypes, platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or os.environ.get("ROBSTUDY_HEAP_ALLOCATIONS") == "0": return None
+    try: return ctypes.CDLL("libc.so.6")
+    except OSError: return None
+
+@contextlib.contextmanager
+def heap_allocations():
+    "While inside, glibc serves large tensors from its heap and keeps freed memory for reuse (no page faults every step); no-op elsewhere."
+    libc = _glibc()
+    if libc is None: yield; return
+    libc.mallopt(_M_MMAP_MAX, 0); libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    try: yield
+    finally:
+        libc.mallopt(_M_MMAP_MAX, 65536); libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20); libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+        libc.malloc_trim(0)
+
+# %% ../nbs/03_models.ipynb
 def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
                  x: torch.Tensor,        # training images
                  y: torch.Tensor,        # training labels
                  n_classes: int,
                  device="cpu",
-                 progress=None,          # optional callable(done, total) after each model or fused group
+                 progress=None,          # optional callable(done, total) after each model
                  g: torch.Tensor | None = None,  # optional group labels (GroupDRO)
-                 batched="auto"          # 'auto', True (fuse every batchable group) or False (one by one)
+                 batched="auto",         # 'auto', True (fuse every batchable group) or False (one by one, in this thread)
+                 on_model=None           # optional callable(position, model, info) as each model finishes (to save it at once)
                 ) -> list:
     "Train every config; returns [(model, info), ...] in the order of `cfgs`."
-    from robstudy.batched import plan_groups, train_group
+    from robstudy.batched import plan_groups, side_by_side_pays, train_group, train_side_by_side
     for c in cfgs: check_config(c, tuple(x.shape[1:]), n_classes, has_groups=g is not None)
     out, done = [None] * len(cfgs), 0
-    for members in plan_groups(cfgs, tuple(x.shape[1:]), n_classes, device, batched):
-        if len(members) > 1:
-            res = train_group([cfgs[i] for i in members], x, y, n_classes, device=device)
-        else:
-            m, inf = train_model(cfgs[members[0]], x, y, n_classes, device=device, g=g)
-            res = [(m, {**inf, "batched": 1})]
-        for i, (m, inf) in zip(members, res):
-            out[i] = (m, {**{f"cfg_{k}" if k in inf else k: v for k, v in cfgs[i].items()}, **inf})
-            done += 1
+    def finish(i, m, inf):
+        nonlocal done
+        out[i] = (m, {**{f"cfg_{k}" if k in inf else k: v for k, v in cfgs[i].items()}, **inf})
+        done += 1
+        if on_model: on_model(i, *out[i])
         if progress: progress(done, len(cfgs))
+    plan = plan_groups(cfgs, tuple(x.shape[1:]), n_classes, device, batched)
+    alone = [p[0] for p in plan if len(p) == 1]
+    side = [i for i in alone if side_by_side_pays(cfgs[i], tuple(x.shape[1:]), n_classes, device)] if batched is not False else []
+    if len(side) < 2: side = []
+    with heap_allocations():
+        for members in plan:
+            if len(members) > 1:
+                for i, (m, inf) in zip(members, train_group([cfgs[i] for i in members], x, y, n_classes, device=device)): finish(i, m, inf)
+            elif members[0] not in side:
+                m, inf = train_model(cfgs[members[0]], x, y, n_classes, device=device, g=g)
+                finish(members[0], m, {**inf, "batched": 1})
+        if side:
+            train_side_by_side([cfgs[i] for i in side], x, y, n_classes, device=device, g=g, on_model=lambda j, m, inf: finish(side[j], m, inf))
     return out
