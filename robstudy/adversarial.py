@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .core import counter_uniform
 
 # %% auto 0
-__all__ = ['fgsm', 'pgd', 'robust_accuracy']
+__all__ = ['pgd_steps', 'fgsm', 'pgd', 'robust_accuracy']
 
 # %% ../nbs/02c_adversarial.ipynb
 def _norm(d, p):
@@ -31,6 +31,17 @@ def _grad(model, x, y):
     loss = F.cross_entropy(model(x), y, reduction="sum")
     return torch.autograd.grad(loss, x)[0]
 
+def pgd_steps(loss,                # callable(images) -> scalar to ascend
+              x: torch.Tensor,     # clean images in [0, 1]
+              d: torch.Tensor,     # starting perturbation
+              eps: float, step_size: float, steps: int, norm: str = "linf"):
+    "The PGD iterations every attack here and the adversarial training recipes share: ascend `loss` from `x + d`, projecting onto the `norm` ball and [0, 1]; returns the images."
+    for _ in range(steps):
+        xa = (x + d).clamp(0, 1).detach().requires_grad_(True)
+        g, = torch.autograd.grad(loss(xa), xa)
+        d = _project(xa.detach() + step_size * _step(g, norm) - x, eps, norm)
+    return (x + d).clamp(0, 1).detach()
+
 def fgsm(model, x, y, eps: float, norm: str = "linf"):
     "One gradient step of size `eps` (signed for L∞, normalized for L2), clipped to [0, 1]."
     if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
@@ -49,10 +60,7 @@ def pgd(model, x, y, eps: float, norm: str = "linf", steps: int = 10, step_size:
         if random_start and eps > 0:
             u = counter_uniform(seed, index, tuple(x.shape[1:]), stream=500 + r).to(x)
             d = _project((2 * u - 1) * eps, eps, norm)
-        for _ in range(steps):
-            xa = (x + d).clamp(0, 1)
-            d = _project(xa + a * _step(_grad(model, xa, y), norm) - x, eps, norm)
-        xa = (x + d).clamp(0, 1).detach()
+        xa = pgd_steps(lambda z: F.cross_entropy(model(z), y, reduction="sum"), x, d, eps, a, steps, norm)
         with torch.no_grad(): loss = F.cross_entropy(model(xa), y, reduction="none")
         better = loss > best_loss
         best[better] = xa[better]; best_loss = torch.maximum(best_loss, loss)

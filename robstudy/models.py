@@ -254,16 +254,13 @@ def pgd_attack(model: nn.Module,      # the network under attack
                generator=None         # torch.Generator for the random start
               ) -> torch.Tensor:
     "Projected gradient ascent on `loss` within the ℓ∞ ball of radius `eps`; returns the perturbed images."
+    from robstudy.adversarial import pgd_steps
     was_training = model.training; model.eval()
     delta = ((torch.rand(x.shape, generator=generator) * 2 - 1) * eps).to(x.device)
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        out = model((x + delta).clamp(0, 1))
-        l = F.cross_entropy(out, y) if loss == "ce" else F.kl_div(F.log_softmax(out, 1), y, reduction="batchmean")
-        g, = torch.autograd.grad(l, delta)
-        delta = (delta.detach() + step_size * g.sign()).clamp(-eps, eps)
-    model.train(was_training)
-    return (x + delta).clamp(0, 1).detach()
+    objective = (lambda z: F.cross_entropy(model(z), y)) if loss == "ce" else (
+        lambda z: F.kl_div(F.log_softmax(model(z), 1), y, reduction="batchmean"))
+    try: return pgd_steps(objective, x, delta, eps, step_size, steps, "linf")
+    finally: model.train(was_training)
 
 # %% ../nbs/03_models.ipynb
 def augment_batch(x: torch.Tensor, opts: dict, gen: torch.Generator) -> torch.Tensor:

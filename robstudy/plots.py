@@ -241,12 +241,13 @@ def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (t
                        severities=(1, 2, 3, 4, 5),  # severities (columns); severity 0, the clean image, comes first
                        seed: int = 0,           # the shifts' seed
                        n_images: int = 1,       # images per shift (stacked rows)
-                       size: float = 1.25):     # inches per panel
+                       size: float = 1.25,      # inches per panel
+                       first: int = 0):         # show x[first:first + n_images] (their index seeds the shifts)
     "Grid of shifted images: a row per shift (and image), a column per severity, titled with the shift's parameter; returns the figure."
     import torch
     from robstudy.shifts import get_shift
     set_style()
-    x = torch.as_tensor(x)[:n_images]
+    x = torch.as_tensor(x)[first:first + n_images]
     names = [names] if isinstance(names, str) else list(names)
     shifts = [get_shift(n) for n in names]
     sev = [0.0] + [float(s) for s in severities]
@@ -254,7 +255,7 @@ def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (t
     fig, axes = plt.subplots(len(rows), len(sev), figsize=(size * len(sev) + 0.8, size * len(rows) + 0.3), squeeze=False)
     for r, (sh, i) in enumerate(rows):
         for c, s in enumerate(sev):
-            img = sh(x[i:i + 1], s, seed=seed, index=torch.tensor([i], device=x.device))[0].detach().cpu().float()
+            img = sh(x[i:i + 1], s, seed=seed, index=torch.tensor([first + i], device=x.device))[0].detach().cpu().float()
             ax = axes[r, c]
             ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1,
                       interpolation="nearest")

@@ -215,21 +215,8 @@ def shift_gallery(x: torch.Tensor,                    # images N×C×H×W in [0,
                   seed: int = 0,
                   size: float = 1.1                   # inches per panel
                  ) -> "matplotlib.figure.Figure":
-    "A grid of one image under every shift (rows) at every severity (columns), the clean image first."
-    import matplotlib.pyplot as plt
+    "A grid of one image under every shift (rows) at every severity (columns), the clean image first (`robstudy.plots.plot_shift_gallery` draws it)."
+    from robstudy.plots import plot_shift_gallery
     check_images(x)
-    names = list(SHIFTS) if names is None else list(names)
-    for n in names: get_shift(n)
-    cols = [0, *severities]
-    fig, axes = plt.subplots(len(names), len(cols), figsize=(size * len(cols), size * len(names)), squeeze=False)
-    xi = x[image:image + 1]
-    for r, n in enumerate(names):
-        for c_, sev in enumerate(cols):
-            y = apply_shift(n, xi, sev, seed=seed, index=torch.tensor([image], device=x.device))[0]
-            ax = axes[r, c_]
-            ax.imshow(y.permute(1, 2, 0).cpu().numpy().squeeze(), cmap="gray" if y.shape[0] == 1 else None, vmin=0, vmax=1)
-            ax.set_xticks([]); ax.set_yticks([])
-            if r == 0: ax.set_title("clean" if sev == 0 else f"severity {sev}", fontsize=8)
-            if c_ == 0: ax.set_ylabel(n, fontsize=7, rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    return fig
+    if not 0 <= image < len(x): raise ValueError(f"image={image} is out of range: x holds {len(x)} images")
+    return plot_shift_gallery(x, list(SHIFTS) if names is None else list(names), severities, seed=seed, first=image, size=size)
