@@ -22,8 +22,8 @@ from .models import (ADAPTATION, NEURAL_FAMILIES, build_model, count_parameters,
 # %% auto 0
 __all__ = ['BATCHABLE_FAMILIES', 'BATCHABLE_RECIPES', 'CPU_MAX_FLOPS', 'CPU_MAX_CONV_FLOPS', 'MAX_GROUP',
            'CPU_SIDE_BY_SIDE_MAX_FLOPS', 'batchable', 'group_key', 'forward_flops', 'pays', 'plan_groups',
-           'StackedAdam', 'step_table', 'train_group', 'cpu_workers', 'side_by_side_ok', 'side_by_side_pays',
-           'training_cost', 'train_side_by_side']
+           'StackedAdam', 'step_table', 'train_group', 'cpu_workers', 'side_by_side_ok', 'model_flops',
+           'side_by_side_pays', 'training_cost', 'train_side_by_side']
 
 # %% ../nbs/03a_batched.ipynb
 BATCHABLE_FAMILIES = ("logreg", "mlp", "cnn", "convnet", "vit", "random_features")
@@ -168,14 +168,21 @@ def side_by_side_ok(cfg: dict) -> bool:
 
 CPU_SIDE_BY_SIDE_MAX_FLOPS = 5e6   # side by side pays for networks up to this many multiply-adds per example
 
+_FLOPS = {}
+
+def model_flops(cfg: dict, in_shape: tuple, n_classes: int) -> int:
+    "`forward_flops` of `cfg`'s network, computed once per architecture (`group_key`) and input shape."
+    key = (group_key(cfg), tuple(in_shape), n_classes)
+    if key not in _FLOPS: _FLOPS[key] = forward_flops(build_model(cfg, tuple(in_shape), n_classes), tuple(in_shape))
+    return _FLOPS[key]
+
 def side_by_side_pays(cfg: dict, in_shape: tuple, n_classes: int, device="cpu") -> bool:
     "Whether training `cfg` side by side beats the one-thread-per-op loop: on a CPU with several threads, for small networks."
-    return (cpu_workers(device) > 1 and side_by_side_ok(cfg)
-            and forward_flops(build_model(cfg, in_shape, n_classes), in_shape) <= CPU_SIDE_BY_SIDE_MAX_FLOPS)
+    return cpu_workers(device) > 1 and side_by_side_ok(cfg) and model_flops(cfg, in_shape, n_classes) <= CPU_SIDE_BY_SIDE_MAX_FLOPS
 
 def training_cost(cfg: dict, in_shape: tuple, n_classes: int) -> float:
     "Relative cost of training `cfg`: multiply-adds per example × epochs × training fraction (to schedule the longest first)."
-    return forward_flops(build_model(cfg, in_shape, n_classes), in_shape) * float(cfg["epochs"]) * float(cfg["train_fraction"])
+    return model_flops(cfg, in_shape, n_classes) * float(cfg["epochs"]) * float(cfg["train_fraction"])
 
 def train_side_by_side(cfgs: list,        # model configs (any neural families and recipes `side_by_side_ok` accepts)
                        x: torch.Tensor,   # training images
@@ -190,12 +197,7 @@ def train_side_by_side(cfgs: list,        # model configs (any neural families a
     bad = [c["family"] + "/" + c.get("recipe", "erm") for c in cfgs if not side_by_side_ok(c)]
     if bad: raise ValueError(f"train_side_by_side trains neural networks whose recipes draw from their own generators; got {bad}")
     workers = workers or cpu_workers(device)
-    in_shape = tuple(x.shape[1:])
-    costs, cache = [], {}
-    for c in cfgs:
-        k = group_key(c)
-        if k not in cache: cache[k] = training_cost(dict(c, epochs=1, train_fraction=1.0), in_shape, n_classes)
-        costs.append(cache[k] * float(c["epochs"]) * float(c["train_fraction"]))
+    costs = [training_cost(c, tuple(x.shape[1:]), n_classes) for c in cfgs]
     order = sorted(range(len(cfgs)), key=lambda i: (-costs[i], i))
     threads = torch.get_num_threads()
     def one(i):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .adversarial import pgd_steps
 from .core import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 # %% auto 0
@@ -254,7 +255,6 @@ def pgd_attack(model: nn.Module,      # the network under attack
                generator=None         # torch.Generator for the random start
               ) -> torch.Tensor:
     "Projected gradient ascent on `loss` within the ℓ∞ ball of radius `eps`; returns the perturbed images."
-    from robstudy.adversarial import pgd_steps
     was_training = model.training; model.eval()
     delta = ((torch.rand(x.shape, generator=generator) * 2 - 1) * eps).to(x.device)
     objective = (lambda z: F.cross_entropy(model(z), y)) if loss == "ce" else (
@@ -594,7 +594,8 @@ def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
                 ) -> list:
     "Train every config; returns [(model, info), ...] in the order of `cfgs`."
     from robstudy.batched import plan_groups, side_by_side_pays, train_group, train_side_by_side
-    for c in cfgs: check_config(c, tuple(x.shape[1:]), n_classes, has_groups=g is not None)
+    in_shape = tuple(x.shape[1:])
+    for c in cfgs: check_config(c, in_shape, n_classes, has_groups=g is not None)
     out, done = [None] * len(cfgs), 0
     def finish(i, m, inf):
         nonlocal done
@@ -602,9 +603,9 @@ def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
         done += 1
         if on_model: on_model(i, *out[i])
         if progress: progress(done, len(cfgs))
-    plan = plan_groups(cfgs, tuple(x.shape[1:]), n_classes, device, batched)
+    plan = plan_groups(cfgs, in_shape, n_classes, device, batched)
     alone = [p[0] for p in plan if len(p) == 1]
-    side = [i for i in alone if side_by_side_pays(cfgs[i], tuple(x.shape[1:]), n_classes, device)] if batched is not False else []
+    side = [i for i in alone if side_by_side_pays(cfgs[i], in_shape, n_classes, device)] if batched is not False else []
     if len(side) < 2: side = []
     with heap_allocations():
         for members in plan:
