@@ -51,9 +51,12 @@ def pgd(model, x, y, eps: float, norm: str = "linf", steps: int = 10, step_size:
         restarts: int = 1, random_start: bool = True, seed: int = 0, index=None):
     "PGD within the `norm` ball of radius `eps`; per image, the worst (misclassified, else highest-loss) of the restarts and FGSM."
     if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    return _pgd_from(fgsm(model, x, y, eps, norm), model, x, y, eps, norm, steps, step_size, restarts, random_start, seed, index)
+
+def _pgd_from(best, model, x, y, eps, norm, steps=10, step_size=None, restarts=1, random_start=True, seed=0, index=None):
+    "`pgd` given its FGSM images `best` (a fresh tensor it overwrites)."
     index = torch.arange(len(x), device=x.device) if index is None else index
     a = step_size or 2.5 * eps / steps
-    best = fgsm(model, x, y, eps, norm)
     with torch.no_grad(): best_loss = F.cross_entropy(model(best), y, reduction="none")
     for r in range(restarts):
         d = torch.zeros_like(x)
@@ -72,15 +75,16 @@ def _correct(model, x, y): return (model(x).argmax(1) == y).sum().item()
 def robust_accuracy(model, x, y, eps_list=(0.0, 0.05, 0.1), norm: str = "linf", batch_size: int = 512, **pgd_kw) -> "pd.DataFrame":
     "Clean, FGSM and PGD accuracy at each ε (a DataFrame); raises if PGD > FGSM or FGSM > clean anywhere."
     import pandas as pd
+    if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     model.eval(); rows = []
+    c = sum(_correct(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
     for eps in eps_list:
-        c = f = p = 0
+        f = p = 0
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             idx = torch.arange(i, i + len(xb), device=x.device)
-            c += _correct(model, xb, yb)
             xf = fgsm(model, xb, yb, eps, norm); f += _correct(model, xf, yb)
-            xp = pgd(model, xb, yb, eps, norm, index=idx, **pgd_kw); p += _correct(model, xp, yb)
+            xp = _pgd_from(xf, model, xb, yb, eps, norm, index=idx, **pgd_kw); p += _correct(model, xp, yb)  # PGD starts from these FGSM images
         if not p <= f <= c:
             raise AssertionError(f"sanity failed at eps={eps}: PGD {p} <= FGSM {f} <= clean {c} does not hold")
         rows.append({"eps": eps, "norm": norm, "n": len(x), "clean": c / len(x), "fgsm": f / len(x), "pgd": p / len(x)})

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .core import Tables, clopper_pearson, counter_uniform, stable_hash
+from .core import Tables, counter_uniform, stable_hash
 from .data import DATASETS, DatasetSplit
 
 # %% auto 0
@@ -296,7 +296,7 @@ def evaluate_edits(models: dict,               # model_id -> trained model (in e
                    device="cpu", batch_size: int = 4096
                   ) -> Tables:
     "Tidy tables of every model on the unedited test set and on each one-attribute edit of it."
-    from robstudy.evaluate import classification_metrics, predict_logits
+    from robstudy.evaluate import classification_metrics, predict_logits, with_intervals
     edits = dict(EDITS if edits is None else edits)
     for k, (a, v) in edits.items():
         if a not in ATTRIBUTES: raise ValueError(f"edit {k!r}: unknown attribute {a!r}; expected one of {list(ATTRIBUTES)}")
@@ -307,8 +307,6 @@ def evaluate_edits(models: dict,               # model_id -> trained model (in e
         for mid, m in models.items():
             logits = predict_logits(m, x, batch_size=batch_size, device=device, on_device=True)
             recs.append({"model_id": mid, "setting_id": s.setting_id, **classification_metrics(logits, ds.y_test)})
-    ev = pd.DataFrame(recs)
-    ev["n"], ev["correct"] = ev["n"].astype("Int64"), ev["correct"].astype("Int64")
-    ev["acc_lo"], ev["acc_hi"] = clopper_pearson(ev["correct"].to_numpy(float), ev["n"].to_numpy(float))
+    ev = with_intervals(pd.DataFrame(recs))
     mt = pd.DataFrame({"model_id": list(models)}) if model_meta is None else model_meta[model_meta.model_id.isin(list(models))]
     return Tables(mt.reset_index(drop=True), settings, ev, meta={"dataset": ds.name, "data_fingerprint": ds.fingerprint(), "edits": list(edits)}).validate()

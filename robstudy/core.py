@@ -124,6 +124,22 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     x = x ^ (x >> 15); x = _mul32(x, 0x846CA68B)
     return x ^ (x >> 16)
 
+def _as_i32(v: int) -> int:
+    "A 32-bit constant as the signed int32 with the same bits."
+    v &= _M32; return v - (1 << 32) if v >= 1 << 31 else v
+
+_LB_A, _LB_B = _as_i32(0x7FEB352D), _as_i32(0x846CA68B)
+
+def _mix32_i32(x: torch.Tensor) -> torch.Tensor:
+    "`lowbias32` on int32 tensors (wrapping multiplications, logical shifts by masking)."
+    x = x ^ ((x >> 16) & 0xFFFF); x = x * _LB_A
+    x = x ^ ((x >> 15) & 0x1FFFF); x = x * _LB_B
+    return x ^ ((x >> 16) & 0xFFFF)
+
+def _to_i32(x: torch.Tensor) -> torch.Tensor:
+    "int64 values in [0, 2**32) to int32 with the same bits."
+    return (x - ((x >> 31) << 32)).to(torch.int32)
+
 def counter_uniform(seed: int,              # the shift's (or study's) seed
                     index: torch.Tensor,    # global example indices, shape (N,)
                     shape: tuple,           # shape of the random numbers per example
@@ -133,11 +149,13 @@ def counter_uniform(seed: int,              # the shift's (or study's) seed
     device = index.device if device is None else device
     index = index.to(device=device, dtype=torch.int64)
     per = math.prod(shape)
-    pos = torch.arange(per, device=device, dtype=torch.int64)
     key = _mix32(torch.tensor([(int(seed) * 0x9E3779B1 + stream * 0x85EBCA77) & _M32], device=device, dtype=torch.int64))
-    h = _mix32((index[:, None] & _M32) ^ key)
-    h = _mix32(h ^ _mix32(pos[None, :] + 0x632BE5AB))
-    return ((h.to(torch.float64) + 0.5) / 2**32).to(torch.float32).reshape(len(index), *shape)
+    a = _to_i32(_mix32((index & _M32) ^ key))                                              # once per example
+    b = _to_i32(_mix32(torch.arange(per, device=device, dtype=torch.int64) + 0x632BE5AB))  # once per position
+    h = _mix32_i32(a[:, None] ^ b[None, :])                                                # once per number
+    u = h.to(torch.float64) + 0.5
+    u += (h < 0).to(torch.float64) * 4294967296.0                                          # the unsigned value
+    return (u * (1 / 4294967296.0)).to(torch.float32).reshape(len(index), *shape)
 
 def counter_normal(seed: int, index: torch.Tensor, shape: tuple, stream: int = 0, device=None) -> torch.Tensor:
     "Standard normal numbers, batch-invariant like `counter_uniform` (Box-Muller on two streams)."

@@ -12,53 +12,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import counter_normal, counter_uniform
+from .core import counter_uniform
 
 # %% auto 0
-__all__ = ['CORRUPTION_SPECS', 'COMMON_CORRUPTIONS', 'HELD_OUT_CORRUPTIONS', 'PUBLISHED_NAMES', 'fast_counter_uniform',
-           'gaussian_kernel1d', 'filter_matrix', 'separable_filter', 'gaussian_filter', 'filter2d', 'gaussian_noise',
-           'speckle_noise', 'impulse_noise', 'shot_noise', 'disk_kernel', 'gaussian_blur', 'defocus_blur',
-           'motion_blur_at', 'motion_blur', 'clipped_zoom', 'zoom_factors', 'zoom_blur', 'glass_blur', 'plasma_fractal',
-           'fog', 'frost_bank', 'frost', 'snow', 'brightness', 'contrast', 'saturate', 'elastic_transform',
+__all__ = ['CORRUPTION_SPECS', 'COMMON_CORRUPTIONS', 'HELD_OUT_CORRUPTIONS', 'PUBLISHED_NAMES', 'gaussian_kernel1d',
+           'filter_matrix', 'separable_filter', 'gaussian_filter', 'filter2d', 'gaussian_noise', 'speckle_noise',
+           'impulse_noise', 'shot_noise', 'disk_kernel', 'gaussian_blur', 'defocus_blur', 'motion_blur_at',
+           'motion_blur', 'clipped_zoom', 'zoom_factors', 'zoom_blur', 'glass_blur', 'plasma_fractal', 'fog',
+           'frost_bank', 'frost', 'snow', 'brightness', 'contrast', 'saturate', 'elastic_transform',
            'pil_resize_matrix', 'pixelate', 'jpeg_quant_table', 'jpeg_compression', 'spatter']
 
 # %% ../nbs/02a_corruptions.ipynb
-from .core import _mix32, _M32
-
-def _as_i32(v: int) -> int:
-    v &= 0xFFFFFFFF; return v - (1 << 32) if v >= 1 << 31 else v
-
-_LB_A, _LB_B = _as_i32(0x7FEB352D), _as_i32(0x846CA68B)
-
-def _mix32_i32(x: torch.Tensor) -> torch.Tensor:
-    "`lowbias32` on int32 tensors (wrapping multiplications, logical shifts by masking)."
-    x = x ^ ((x >> 16) & 0xFFFF); x = x * _LB_A
-    x = x ^ ((x >> 15) & 0x1FFFF); x = x * _LB_B
-    return x ^ ((x >> 16) & 0xFFFF)
-
-def _to_i32(x: torch.Tensor) -> torch.Tensor:
-    "int64 values in [0, 2**32) to int32 with the same bits."
-    return (x - ((x >> 31) << 32)).to(torch.int32)
-
-def fast_counter_uniform(seed: int, index: torch.Tensor, shape: tuple, stream: int = 0) -> torch.Tensor:
-    "Exactly `counter_uniform(seed, index, shape, stream)`, computed with one 32-bit mix per number."
-    dev = index.device; per = math.prod(shape)
-    key = _mix32(torch.tensor([(int(seed) * 0x9E3779B1 + stream * 0x85EBCA77) & _M32], dtype=torch.int64, device=dev))
-    a = _to_i32(_mix32((index.to(torch.int64) & _M32) ^ key))
-    b = _to_i32(_mix32(torch.arange(per, device=dev, dtype=torch.int64) + 0x632BE5AB))
-    h = _mix32_i32(a[:, None] ^ b[None, :])
-    u = h.to(torch.float64) + 0.5
-    u += (h < 0).to(torch.float64) * 4294967296.0
-    return (u * (1 / 4294967296.0)).to(torch.float32).reshape(len(index), *shape)
-
 def _uniform(seed, index, shape, stream):
     "Uniform(0, 1) numbers of shape (N, *shape), batch-invariant (`counter_uniform` on a stream of this module)."
-    return fast_counter_uniform(seed, index, tuple(shape), stream=1000 + stream)
+    return counter_uniform(seed, index, tuple(shape), stream=1000 + stream)
 
 def _normal(seed, index, shape, stream):
     "Standard normals of shape (N, *shape): both Box–Muller outputs of one pair of counter uniforms."
     p = math.prod(shape); h = (p + 1) // 2
-    u = fast_counter_uniform(seed, index, (2, h), stream=2000 + stream)
+    u = counter_uniform(seed, index, (2, h), stream=2000 + stream)
     r = torch.sqrt(-2 * torch.log(u[:, 0])); t = (2 * math.pi) * u[:, 1]
     return torch.cat([r * torch.cos(t), r * torch.sin(t)], 1)[:, :p].reshape(len(index), *shape)
 
@@ -116,15 +88,15 @@ def gaussian_filter(x, sigma: float, truncate: float = 4.0, mode: str = "nearest
     return separable_filter(x, k, k, mode)
 
 @lru_cache(maxsize=256)
-def _separable_terms(k: torch.Tensor, tol: float = 1e-9) -> list:
-    "A 2-D kernel as a sum of separable terms (column, row) by SVD, dropping singular values below `tol`."
-    u, s, vt = torch.linalg.svd(k.double())
+def _separable_terms(k: tuple, tol: float = 1e-9) -> list:
+    "A 2-D kernel (rows of values) as a sum of separable terms (column, row) by SVD, dropping singular values below `tol`."
+    u, s, vt = torch.linalg.svd(torch.tensor(k, dtype=torch.float64))
     return [(u[:, i] * s[i].sqrt(), vt[i] * s[i].sqrt()) for i in range(len(s)) if s[i] > tol * s[0]]
 
 def filter2d(x, k: torch.Tensor, mode: str = "reflect101"):
     "OpenCV's `filter2D`: correlate every channel with the odd-sized 2-D kernel `k` (as separable matrix products)."
     out = None
-    for col, row in _separable_terms(k):
+    for col, row in _separable_terms(tuple(map(tuple, k.tolist()))):   # cached by value
         y = separable_filter(x, col, row, mode)
         out = y if out is None else out + y
     return out

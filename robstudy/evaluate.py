@@ -29,7 +29,7 @@ from .shifts import get_shift
 # %% auto 0
 __all__ = ['EVAL_VERSION', 'build_settings', 'setting_images', 'predict_logits', 'expected_calibration_error',
            'worst_group_accuracy', 'classification_metrics', 'FileLock', 'ResultsStore', 'Progress', 'StudyRun',
-           'run_study', 'collect_tables', 'prediction_matrix', 'agreement_matrix', 'majority_vote']
+           'run_study', 'collect_tables', 'with_intervals', 'prediction_matrix', 'agreement_matrix', 'majority_vote']
 
 # %% ../nbs/04_evaluate.ipynb
 EVAL_VERSION = 2  # bump when what an evaluation record holds, or how it is computed, changes
@@ -434,12 +434,16 @@ def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta
     if missing: raise FileNotFoundError(f"{store.root}/model_meta: no metadata row for model(s) {missing[:5]}; re-run the study")
     ev = store.evals(mids)
     ev = ev[ev.setting_id.isin(settings.setting_id)].sort_values(["model_id", "setting_id"], ignore_index=True)
+    return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), with_intervals(ev), meta=meta or {}).validate()
+
+def with_intervals(ev: pd.DataFrame) -> pd.DataFrame:
+    "Eval records with integer counts and Clopper-Pearson intervals (`acc_lo`/`acc_hi`, and the worst group's when there are groups)."
     ev["n"], ev["correct"] = ev["n"].astype("Int64"), ev["correct"].astype("Int64")
     ev["acc_lo"], ev["acc_hi"] = clopper_pearson(ev["correct"].to_numpy(float), ev["n"].to_numpy(float))
     if "worst_group_n" in ev:  # data with groups: the worst group's accuracy gets its interval too
         ev["worst_group_n"], ev["worst_group_correct"] = ev["worst_group_n"].astype("Int64"), ev["worst_group_correct"].astype("Int64")
         ev["worst_group_lo"], ev["worst_group_hi"] = clopper_pearson(ev["worst_group_correct"].to_numpy(float), ev["worst_group_n"].to_numpy(float))
-    return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), ev, meta=meta or {}).validate()
+    return ev
 
 # %% ../nbs/04_evaluate.ipynb
 def prediction_matrix(store: ResultsStore, mids: list, sid: str) -> dict:
