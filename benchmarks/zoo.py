@@ -13,7 +13,9 @@
    - fused: robstudy.batched.train_group (the torch.func path the planner uses on a GPU), one round.
    Aggregate images/s (K x N / wall) and the ratios, including auto over the anchor's plain loop.
 3. Wall time of the default digits zoo (60 models) with train_models(batched='auto') and one by one.
-On CUDA the paths use bf16 autocast and channels-last; that path is not measured here.
+On a CPU, robstudy's loop runs the 3x3 convolutions with 16+ input channels by Winograd F(4x4, 3x3)
+(robstudy.winograd; ROBSTUDY_WINOGRAD=0 measures PyTorch's direct convolutions instead); the extension is
+built before timing. On CUDA the paths use bf16 autocast and channels-last; that path is not measured here.
 """
 import os, re, statistics, subprocess, sys, time
 from pathlib import Path
@@ -28,6 +30,9 @@ N = int(args[1]) if len(args) > 1 else 1024
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 print("device", torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({torch.get_num_threads()} threads)", "torch", torch.__version__,
       "load", os.getloadavg(), flush=True)
+
+from robstudy import winograd
+if dev == "cpu": print("winograd convolutions:", "on" if winograd.available() else "off", flush=True)   # builds the extension once, untimed
 
 anchor_loop = None
 anchor = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchor_zoo.py"

@@ -509,24 +509,27 @@ def train_model(cfg: dict,                 # model config
     order, gen = torch.Generator().manual_seed(cfg["seed"]), torch.Generator().manual_seed(20_000 + cfg["seed"])
     best, best_loss, since, epochs_run = None, math.inf, 0, 0
     model.train()
-    for epoch in range(cfg["epochs"]):
-        for b in epoch_batches(len(xs), int(cfg["batch_size"]), order):
-            b = b.to(device)
-            xb = xs[b].contiguous(memory_format=torch.channels_last) if cl else xs[b]
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
-                loss = recipe_loss(model, xb, ys[b], cfg, gen, gs[b] if gs is not None else None, dro)
-            loss.backward()
-            opt.step()
-        epochs_run = epoch + 1
-        if val is not None:
-            model.eval()
-            with torch.no_grad(): vl = F.cross_entropy(model(x[val.to(x.device)].to(device)), y[val.to(y.device)].to(device)).item()
-            model.train()
-            if vl < best_loss: best, best_loss, since, info["best_epoch"] = copy.deepcopy(model.state_dict()), vl, 0, epoch + 1
-            else:
-                since += 1
-                if since >= cfg["early_stopping"]: break
+    from robstudy.winograd import winograd_convs
+    wino = winograd_convs(model) if device.type == "cpu" and cl else contextlib.nullcontext()
+    with wino:
+        for epoch in range(cfg["epochs"]):
+            for b in epoch_batches(len(xs), int(cfg["batch_size"]), order):
+                b = b.to(device)
+                xb = xs[b].contiguous(memory_format=torch.channels_last) if cl else xs[b]
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
+                    loss = recipe_loss(model, xb, ys[b], cfg, gen, gs[b] if gs is not None else None, dro)
+                loss.backward()
+                opt.step()
+            epochs_run = epoch + 1
+            if val is not None:
+                model.eval()
+                with torch.no_grad(): vl = F.cross_entropy(model(x[val.to(x.device)].to(device)), y[val.to(y.device)].to(device)).item()
+                model.train()
+                if vl < best_loss: best, best_loss, since, info["best_epoch"] = copy.deepcopy(model.state_dict()), vl, 0, epoch + 1
+                else:
+                    since += 1
+                    if since >= cfg["early_stopping"]: break
     if best is not None: model.load_state_dict(best)
     for p in model.parameters(): p.requires_grad_(True)
     model = model.to(memory_format=torch.contiguous_format).eval()
