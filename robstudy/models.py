@@ -510,8 +510,7 @@ def train_model(cfg: dict,                 # model config
     best, best_loss, since, epochs_run = None, math.inf, 0, 0
     model.train()
     from robstudy.winograd import winograd_convs
-    wino = winograd_convs(model) if device.type == "cpu" and cl else contextlib.nullcontext()
-    with wino:
+    with winograd_convs(model):                                   # CPU convolutions by Winograd, where they qualify
         for epoch in range(cfg["epochs"]):
             for b in epoch_batches(len(xs), int(cfg["batch_size"]), order):
                 b = b.to(device)

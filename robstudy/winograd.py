@@ -28,7 +28,6 @@ SOURCE = r"""
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 typedef float v8 __attribute__((vector_size(32)));
 constexpr int L = 8;
@@ -77,118 +76,96 @@ torch::Tensor padded36(int64_t T, int64_t C) {
   const int64_t S = T * C + 16;
   return torch::empty({36 * S}, torch::TensorOptions().dtype(torch::kFloat32)).as_strided({36, T, C}, {S, C, 1});
 }
-// Each image's tiles go through a buffer [36, tiles, C] that is copied to or from the big tensor row by row.
-
-torch::Tensor input_transform(torch::Tensor x) {   // x [N, H, W, C] -> V [36, T, C]
-  const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  const int64_t th = cdiv(H, 4), tw = cdiv(W, 4), tb = th * tw, T = N * tb;
-  auto V = padded36(T, C); const int64_t S = V.stride(0);
-  const float* X = x.data_ptr<float>(); float* Vp = V.data_ptr<float>();
+// f(n, i, j, tile, c0, cb) for every tile (i, j) of every image n and every block of up to 8 channels, images split over threads
+template <typename F> static void for_tiles(int64_t N, int64_t th, int64_t tw, int64_t C, const F& f) {
   at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<float> buf(36 * tb * C);
-    v8 d[6][6], t[6][6], r[6];
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
-        const int cb = (int)std::min<int64_t>(L, C - c0); const int64_t tile = i * tw + j;
-        for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) {
-          const int64_t h = 4 * i + a - 1, w = 4 * j + b - 1;
-          d[b][a] = (h >= 0 && h < H && w >= 0 && w < W) ? ld(X + ((n * H + h) * W + w) * C + c0, cb) : v8{};
-        }
-        for (int b = 0; b < 6; ++b) bt6(d[b], t[b]);           // t[b][a'] = (B^T d)[a'][b]
-        for (int a = 0; a < 6; ++a) {
-          v8 col[6]; for (int b = 0; b < 6; ++b) col[b] = t[b][a];
-          bt6(col, r);                                           // (B^T d B)[a][b']
-          for (int b = 0; b < 6; ++b) st(Vp + (a * 6 + b) * S + (n * tb + tile) * C + c0, r[b], cb);
-        }
-      }
+    for (int64_t n = n0; n < n1; ++n) for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j)
+      for (int64_t c0 = 0; c0 < C; c0 += L) f(n, i, j, (n * th + i) * tw + j, c0, (int)std::min<int64_t>(L, C - c0));
+  });
+}
+static inline void check_rows(const torch::Tensor& t, int64_t C) {
+  TORCH_CHECK(t.dim() == 3 && t.size(0) == 36 && t.stride(2) == 1 && t.stride(1) == C, "Winograd-domain rows must be contiguous [36, T, C]");
+}
+
+torch::Tensor input_transform(torch::Tensor x) {   // x [N, H, W, C] -> V = B^T d B per tile, [36, T, C]
+  const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), th = cdiv(H, 4), tw = cdiv(W, 4);
+  auto V = padded36(N * th * tw, C); const int64_t S = V.stride(0);
+  const float* X = x.data_ptr<float>(); float* Vp = V.data_ptr<float>();
+  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
+    v8 d[6][6], t[6][6], col[6], r[6];
+    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) {
+      const int64_t h = 4 * i + a - 1, w = 4 * j + b - 1;
+      d[b][a] = (h >= 0 && h < H && w >= 0 && w < W) ? ld(X + ((n * H + h) * W + w) * C + c0, cb) : v8{};
+    }
+    for (int b = 0; b < 6; ++b) bt6(d[b], t[b]);                 // t[b][a] = (B^T d)[a][b]
+    for (int a = 0; a < 6; ++a) {
+      for (int b = 0; b < 6; ++b) col[b] = t[b][a];
+      bt6(col, r);                                                 // (B^T d B)[a][b]
+      for (int b = 0; b < 6; ++b) st(Vp + (a * 6 + b) * S + tile * C + c0, r[b], cb);
     }
   });
   return V;
 }
 
 torch::Tensor input_transform_adjoint(torch::Tensor dV, int64_t N, int64_t H, int64_t W) {  // dV [36, T, C] -> dx [N, H, W, C]
-  const int64_t C = dV.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), tb = th * tw;
-  TORCH_CHECK(dV.stride(2) == 1 && dV.stride(1) == C, "dV rows must be contiguous");
+  const int64_t C = dV.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), S = dV.stride(0);
+  check_rows(dV, C);
   auto dx = torch::zeros({N, H, W, C}, dV.options());
-  const float* Vp = dV.data_ptr<float>(); float* X = dx.data_ptr<float>(); const int64_t S = dV.stride(0);
-  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<float> buf(36 * tb * C);
-    v8 v[6][6], t[6][6], r[6];
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int k = 0; k < 36; ++k) std::memcpy(buf.data() + k * tb * C, Vp + k * S + n * tb * C, tb * C * sizeof(float));
-      for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
-        const int cb = (int)std::min<int64_t>(L, C - c0); const int64_t tile = i * tw + j;
-        for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) v[a][b] = ld(buf.data() + ((a * 6 + b) * tb + tile) * C + c0, cb);
-        for (int a = 0; a < 6; ++a) b6(v[a], t[a]);             // t[a][q] = (v B^T)[a][q]
-        for (int q = 0; q < 6; ++q) {
-          const int64_t w = 4 * j + q - 1; if (w < 0 || w >= W) continue;
-          v8 col[6]; for (int a = 0; a < 6; ++a) col[a] = t[a][q];
-          b6(col, r);                                            // (B v B^T)[p][q]
-          for (int p = 0; p < 6; ++p) {
-            const int64_t h = 4 * i + p - 1; if (h < 0 || h >= H) continue;
-            float* o = X + ((n * H + h) * W + w) * C + c0;
-            st(o, ld(o, cb) + r[p], cb);
-          }
-        }
+  const float* Vp = dV.data_ptr<float>(); float* X = dx.data_ptr<float>();
+  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
+    v8 v[6][6], t[6][6], col[6], r[6];
+    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) v[a][b] = ld(Vp + (a * 6 + b) * S + tile * C + c0, cb);
+    for (int a = 0; a < 6; ++a) b6(v[a], t[a]);                  // t[a][q] = (v B^T)[a][q]
+    for (int q = 0; q < 6; ++q) {
+      const int64_t w = 4 * j + q - 1; if (w < 0 || w >= W) continue;
+      for (int a = 0; a < 6; ++a) col[a] = t[a][q];
+      b6(col, r);                                                  // (B v B^T)[p][q], added where tiles overlap
+      for (int p = 0; p < 6; ++p) {
+        const int64_t h = 4 * i + p - 1; if (h < 0 || h >= H) continue;
+        float* o = X + ((n * H + h) * W + w) * C + c0;
+        st(o, ld(o, cb) + r[p], cb);
       }
     }
   });
   return dx;
 }
 
-torch::Tensor output_transform(torch::Tensor M, torch::Tensor bias, int64_t N, int64_t H, int64_t W) {  // M [36, T, C] -> y [N, H, W, C]
-  const int64_t C = M.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), tb = th * tw;
-  TORCH_CHECK(M.stride(2) == 1 && M.stride(1) == C, "M rows must be contiguous");
+torch::Tensor output_transform(torch::Tensor M, torch::Tensor bias, int64_t N, int64_t H, int64_t W) {  // M [36, T, C] -> y = A^T m A + bias, [N, H, W, C]
+  const int64_t C = M.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), S = M.stride(0);
+  check_rows(M, C);
   auto y = torch::empty({N, H, W, C}, M.options());
-  const float* Mp = M.data_ptr<float>(); float* Y = y.data_ptr<float>(); const int64_t S = M.stride(0);
-  const bool hb = bias.defined() && bias.numel() == C; const float* B = hb ? bias.data_ptr<float>() : nullptr;
-  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<float> buf(36 * tb * C);
-    v8 m[6][6], t[6][4], r[4];
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
-        const int cb = (int)std::min<int64_t>(L, C - c0); const int64_t tile = i * tw + j;
-        const v8 bb = hb ? ld(B + c0, cb) : v8{};
-        for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) m[b][a] = ld(Mp + (a * 6 + b) * S + (n * tb + tile) * C + c0, cb);
-        for (int b = 0; b < 6; ++b) at6(m[b], t[b]);            // t[b][p] = (A^T m)[p][b]
-        for (int p = 0; p < 4; ++p) {
-          const int64_t h = 4 * i + p; if (h >= H) continue;
-          v8 row[6]; for (int b = 0; b < 6; ++b) row[b] = t[b][p];
-          at6(row, r);                                           // (A^T m A)[p][q]
-          for (int q = 0; q < 4; ++q) {
-            const int64_t w = 4 * j + q; if (w >= W) continue;
-            st(Y + ((n * H + h) * W + w) * C + c0, r[q] + bb, cb);
-          }
-        }
-      }
+  const float* Mp = M.data_ptr<float>(); float* Y = y.data_ptr<float>();
+  const float* B = bias.numel() == C ? bias.data_ptr<float>() : nullptr;
+  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
+    v8 m[6][6], t[6][4], row[6], r[4];
+    const v8 bb = B ? ld(B + c0, cb) : v8{};
+    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) m[b][a] = ld(Mp + (a * 6 + b) * S + tile * C + c0, cb);
+    for (int b = 0; b < 6; ++b) at6(m[b], t[b]);                 // t[b][p] = (A^T m)[p][b]
+    for (int p = 0; p < 4; ++p) {
+      const int64_t h = 4 * i + p; if (h >= H) continue;
+      for (int b = 0; b < 6; ++b) row[b] = t[b][p];
+      at6(row, r);                                                 // (A^T m A)[p][q]
+      for (int q = 0; q < 4; ++q) if (4 * j + q < W) st(Y + ((n * H + h) * W + 4 * j + q) * C + c0, r[q] + bb, cb);
     }
   });
   return y;
 }
 
-torch::Tensor output_transform_adjoint(torch::Tensor gy) {  // gy [N, H, W, C] -> dM [36, T, C]
-  const int64_t N = gy.size(0), H = gy.size(1), W = gy.size(2), C = gy.size(3);
-  const int64_t th = cdiv(H, 4), tw = cdiv(W, 4), tb = th * tw, T = N * tb;
-  auto dM = padded36(T, C); const int64_t S = dM.stride(0);
+torch::Tensor output_transform_adjoint(torch::Tensor gy) {  // gy [N, H, W, C] -> dM = A g A^T per tile, [36, T, C]
+  const int64_t N = gy.size(0), H = gy.size(1), W = gy.size(2), C = gy.size(3), th = cdiv(H, 4), tw = cdiv(W, 4);
+  auto dM = padded36(N * th * tw, C); const int64_t S = dM.stride(0);
   const float* G = gy.data_ptr<float>(); float* Mp = dM.data_ptr<float>();
-  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<float> buf(36 * tb * C);
-    v8 g[4][4], t[4][6], r[6];
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
-        const int cb = (int)std::min<int64_t>(L, C - c0); const int64_t tile = i * tw + j;
-        for (int p = 0; p < 4; ++p) for (int q = 0; q < 4; ++q) {
-          const int64_t h = 4 * i + p, w = 4 * j + q;
-          g[q][p] = (h < H && w < W) ? ld(G + ((n * H + h) * W + w) * C + c0, cb) : v8{};
-        }
-        for (int q = 0; q < 4; ++q) a4(g[q], t[q]);             // t[q][a] = (A g)[a][q]
-        for (int a = 0; a < 6; ++a) {
-          v8 row[4]; for (int q = 0; q < 4; ++q) row[q] = t[q][a];
-          a4(row, r);                                            // (A g A^T)[a][b]
-          for (int b = 0; b < 6; ++b) st(buf.data() + ((a * 6 + b) * tb + tile) * C + c0, r[b], cb);
-        }
-      }
-      for (int k = 0; k < 36; ++k) std::memcpy(Mp + k * S + n * tb * C, buf.data() + k * tb * C, tb * C * sizeof(float));
+  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
+    v8 g[4][4], t[4][6], row[4], r[6];
+    for (int p = 0; p < 4; ++p) for (int q = 0; q < 4; ++q) {
+      const int64_t h = 4 * i + p, w = 4 * j + q;
+      g[q][p] = (h < H && w < W) ? ld(G + ((n * H + h) * W + w) * C + c0, cb) : v8{};
+    }
+    for (int q = 0; q < 4; ++q) a4(g[q], t[q]);                  // t[q][a] = (A g)[a][q]
+    for (int a = 0; a < 6; ++a) {
+      for (int q = 0; q < 4; ++q) row[q] = t[q][a];
+      a4(row, r);                                                  // (A g A^T)[a][b]
+      for (int b = 0; b < 6; ++b) st(Mp + (a * 6 + b) * S + tile * C + c0, r[b], cb);
     }
   });
   return dM;
@@ -286,13 +263,15 @@ MIN_CHANNELS = 16
 MIN_SIZE = 8
 
 def eligible(conv: nn.Module) -> bool:
-    "Whether `conv` is a 3×3, stride-1, padding-1, ungrouped, undilated, zero-padded Conv2d with enough input channels."
+    "Whether `conv` is a 3×3, stride-1, padding-1, ungrouped, undilated, zero-padded float32 CPU Conv2d with enough input channels."
     return (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
             and conv.padding in ((1, 1), "same") and conv.dilation == (1, 1) and conv.groups == 1
-            and conv.padding_mode == "zeros" and conv.in_channels >= MIN_CHANNELS)
+            and conv.padding_mode == "zeros" and conv.in_channels >= MIN_CHANNELS
+            and conv.weight.device.type == "cpu" and conv.weight.dtype == torch.float32)
 
 def _forward(self, x):
-    if (x.device.type == "cpu" and x.dtype == torch.float32 and self.weight.dtype == torch.float32 and x.ndim == 4
+    "An eligible convolution's forward: by Winograd for float32 CPU maps of at least `MIN_SIZE`, else PyTorch's."
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
             and min(x.shape[-2:]) >= MIN_SIZE and not torch.is_autocast_enabled("cpu")):
         return _WinogradConv.apply(x, self.weight, self.bias)
     return self._conv_forward(x, self.weight, self.bias)
