@@ -23,11 +23,13 @@ __all__ = ['SOURCE', 'FUNCTIONS', 'MIN_CHANNELS', 'MIN_SIZE', 'enabled', 'extens
 
 # %% ../nbs/03b_winograd.ipynb
 SOURCE = r"""
-// Winograd F(4x4, 3x3) transforms for 3x3 convolutions (stride 1, padding 1) on NHWC float32 tensors.
-// The Winograd-domain tensors are [36, T, C] (T = tiles), products in that domain are batched GEMMs (torch.bmm).
+// Winograd F(4x4, 3x3) convolutions (stride 1, padding 1) on NHWC float32 tensors, fused: a block of whole images at a time
+// goes through the input transform, the 36 Winograd-domain products and the output transform while it is in the core's cache.
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 typedef float v8 __attribute__((vector_size(32)));
 constexpr int L = 8;
@@ -71,108 +73,216 @@ static inline void a4(const v8* x, v8* y) {     // the transpose of at6
   y[4] = x[0] - 2*x[1] + 4*x[2] - 8*x[3];
   y[5] = x[3];
 }
-// [36, T, C] with rows 64 bytes off a multiple of 4 KiB, so that the 36 rows a tile touches do not share cache sets
-torch::Tensor padded36(int64_t T, int64_t C) {
-  const int64_t S = T * C + 16;
-  return torch::empty({36 * S}, torch::TensorOptions().dtype(torch::kFloat32)).as_strided({36, T, C}, {S, C, 1});
+
+// A map: image n's element (h, w, c) of an NHWC tensor.
+struct Map {
+  float* p; int64_t H, W, C;
+  float* at(int64_t n, int64_t h, int64_t w, int64_t c) const { return p + ((n * H + h) * W + w) * C + c; }
+};
+// One tile (i, j) of image n, channels c0..c0+cb; Winograd-domain rows start at d (position k at d + k * S).
+static inline void in_tile(const Map& x, int64_t n, int64_t i, int64_t j, int64_t c0, int cb, float* d, int64_t S) {
+  v8 e[6][6], t[6][6], col[6], r[6];
+  for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) {
+    const int64_t h = 4 * i + a - 1, w = 4 * j + b - 1;
+    e[b][a] = (h >= 0 && h < x.H && w >= 0 && w < x.W) ? ld(x.at(n, h, w, c0), cb) : v8{};
+  }
+  for (int b = 0; b < 6; ++b) bt6(e[b], t[b]);                   // t[b][a] = (B^T e)[a][b]
+  for (int a = 0; a < 6; ++a) {
+    for (int b = 0; b < 6; ++b) col[b] = t[b][a];
+    bt6(col, r);                                                   // (B^T e B)[a][b]
+    for (int b = 0; b < 6; ++b) st(d + (a * 6 + b) * S, r[b], cb);
+  }
 }
-// f(n, i, j, tile, c0, cb) for every tile (i, j) of every image n and every block of up to 8 channels, images split over threads
-template <typename F> static void for_tiles(int64_t N, int64_t th, int64_t tw, int64_t C, const F& f) {
-  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j)
-      for (int64_t c0 = 0; c0 < C; c0 += L) f(n, i, j, (n * th + i) * tw + j, c0, (int)std::min<int64_t>(L, C - c0));
-  });
+static inline void in_tile_adjoint(const float* d, int64_t S, const Map& dx, int64_t n, int64_t i, int64_t j, int64_t c0, int cb) {
+  v8 v[6][6], t[6][6], col[6], r[6];
+  for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) v[a][b] = ld(d + (a * 6 + b) * S, cb);
+  for (int a = 0; a < 6; ++a) b6(v[a], t[a]);                    // t[a][q] = (v B^T)[a][q]
+  for (int q = 0; q < 6; ++q) {
+    const int64_t w = 4 * j + q - 1; if (w < 0 || w >= dx.W) continue;
+    for (int a = 0; a < 6; ++a) col[a] = t[a][q];
+    b6(col, r);                                                    // (B v B^T)[p][q], added where tiles overlap
+    for (int p = 0; p < 6; ++p) {
+      const int64_t h = 4 * i + p - 1; if (h < 0 || h >= dx.H) continue;
+      float* o = dx.at(n, h, w, c0);
+      st(o, ld(o, cb) + r[p], cb);
+    }
+  }
 }
-static inline void check_rows(const torch::Tensor& t, int64_t C) {
-  TORCH_CHECK(t.dim() == 3 && t.size(0) == 36 && t.stride(2) == 1 && t.stride(1) == C, "Winograd-domain rows must be contiguous [36, T, C]");
+static inline void out_tile(const float* d, int64_t S, const float* bias, const Map& y, int64_t n, int64_t i, int64_t j, int64_t c0, int cb) {
+  v8 m[6][6], t[6][4], row[6], r[4];
+  const v8 bb = bias ? ld(bias + c0, cb) : v8{};
+  for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) m[b][a] = ld(d + (a * 6 + b) * S, cb);
+  for (int b = 0; b < 6; ++b) at6(m[b], t[b]);                   // t[b][p] = (A^T m)[p][b]
+  for (int p = 0; p < 4; ++p) {
+    const int64_t h = 4 * i + p; if (h >= y.H) continue;
+    for (int b = 0; b < 6; ++b) row[b] = t[b][p];
+    at6(row, r);                                                   // (A^T m A)[p][q]
+    for (int q = 0; q < 4; ++q) if (4 * j + q < y.W) st(y.at(n, h, 4 * j + q, c0), r[q] + bb, cb);
+  }
+}
+static inline void out_tile_adjoint(const Map& g, int64_t n, int64_t i, int64_t j, int64_t c0, int cb, float* d, int64_t S) {
+  v8 e[4][4], t[4][6], row[4], r[6];
+  for (int p = 0; p < 4; ++p) for (int q = 0; q < 4; ++q) {
+    const int64_t h = 4 * i + p, w = 4 * j + q;
+    e[q][p] = (h < g.H && w < g.W) ? ld(g.at(n, h, w, c0), cb) : v8{};
+  }
+  for (int q = 0; q < 4; ++q) a4(e[q], t[q]);                    // t[q][a] = (A e)[a][q]
+  for (int a = 0; a < 6; ++a) {
+    for (int q = 0; q < 4; ++q) row[q] = t[q][a];
+    a4(row, r);                                                    // (A e A^T)[a][b]
+    for (int b = 0; b < 6; ++b) st(d + (a * 6 + b) * S, r[b], cb);
+  }
 }
 
-torch::Tensor input_transform(torch::Tensor x) {   // x [N, H, W, C] -> V = B^T d B per tile, [36, T, C]
-  const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), th = cdiv(H, 4), tw = cdiv(W, 4);
-  auto V = padded36(N * th * tw, C); const int64_t S = V.stride(0);
-  const float* X = x.data_ptr<float>(); float* Vp = V.data_ptr<float>();
-  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
-    v8 d[6][6], t[6][6], col[6], r[6];
-    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) {
-      const int64_t h = 4 * i + a - 1, w = 4 * j + b - 1;
-      d[b][a] = (h >= 0 && h < H && w >= 0 && w < W) ? ld(X + ((n * H + h) * W + w) * C + c0, cb) : v8{};
-    }
-    for (int b = 0; b < 6; ++b) bt6(d[b], t[b]);                 // t[b][a] = (B^T d)[a][b]
-    for (int a = 0; a < 6; ++a) {
-      for (int b = 0; b < 6; ++b) col[b] = t[b][a];
-      bt6(col, r);                                                 // (B^T d B)[a][b]
-      for (int b = 0; b < 6; ++b) st(Vp + (a * 6 + b) * S + tile * C + c0, r[b], cb);
+// The filters' transform G g G^T and its adjoint, in double precision: w [K, C, 3, 3] <-> U [36, C, K]
+static const double Gm[6][3] = {{1. / 4, 0, 0}, {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+torch::Tensor weight_transform(torch::Tensor w) {
+  TORCH_CHECK(w.dim() == 4 && w.size(2) == 3 && w.size(3) == 3 && w.is_contiguous(), "weight_transform: contiguous [K, C, 3, 3] filters");
+  const int64_t K = w.size(0), C = w.size(1);
+  auto U = torch::empty({36, C, K}, w.options());
+  const float* Wp = w.data_ptr<float>(); float* Up = U.data_ptr<float>();
+  at::parallel_for(0, K, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) for (int64_t i = 0; i < C; ++i) {
+      const float* g = Wp + (o * C + i) * 9; double t[6][3];
+      for (int a = 0; a < 6; ++a) for (int l = 0; l < 3; ++l) t[a][l] = Gm[a][0] * g[l] + Gm[a][1] * g[3 + l] + Gm[a][2] * g[6 + l];
+      for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b)
+        Up[((a * 6 + b) * C + i) * K + o] = (float)(t[a][0] * Gm[b][0] + t[a][1] * Gm[b][1] + t[a][2] * Gm[b][2]);
     }
   });
-  return V;
+  return U;
 }
-
-torch::Tensor input_transform_adjoint(torch::Tensor dV, int64_t N, int64_t H, int64_t W) {  // dV [36, T, C] -> dx [N, H, W, C]
-  const int64_t C = dV.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), S = dV.stride(0);
-  check_rows(dV, C);
-  auto dx = torch::zeros({N, H, W, C}, dV.options());
-  const float* Vp = dV.data_ptr<float>(); float* X = dx.data_ptr<float>();
-  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
-    v8 v[6][6], t[6][6], col[6], r[6];
-    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) v[a][b] = ld(Vp + (a * 6 + b) * S + tile * C + c0, cb);
-    for (int a = 0; a < 6; ++a) b6(v[a], t[a]);                  // t[a][q] = (v B^T)[a][q]
-    for (int q = 0; q < 6; ++q) {
-      const int64_t w = 4 * j + q - 1; if (w < 0 || w >= W) continue;
-      for (int a = 0; a < 6; ++a) col[a] = t[a][q];
-      b6(col, r);                                                  // (B v B^T)[p][q], added where tiles overlap
-      for (int p = 0; p < 6; ++p) {
-        const int64_t h = 4 * i + p - 1; if (h < 0 || h >= H) continue;
-        float* o = X + ((n * H + h) * W + w) * C + c0;
-        st(o, ld(o, cb) + r[p], cb);
+torch::Tensor weight_transform_adjoint(torch::Tensor dU) {
+  TORCH_CHECK(dU.dim() == 3 && dU.size(0) == 36 && dU.is_contiguous(), "weight_transform_adjoint: a contiguous [36, C, K] gradient");
+  const int64_t C = dU.size(1), K = dU.size(2);
+  auto dw = torch::empty({K, C, 3, 3}, dU.options());
+  const float* Dp = dU.data_ptr<float>(); float* Wp = dw.data_ptr<float>();
+  at::parallel_for(0, K, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) for (int64_t i = 0; i < C; ++i) {
+      double t[3][6] = {};                                         // t[k][b] = sum_a G[a][k] dU[a][b]
+      for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) {
+        const double d = Dp[((a * 6 + b) * C + i) * K + o];
+        for (int k = 0; k < 3; ++k) t[k][b] += Gm[a][k] * d;
+      }
+      float* g = Wp + (o * C + i) * 9;
+      for (int k = 0; k < 3; ++k) for (int l = 0; l < 3; ++l) {
+        double v = 0; for (int b = 0; b < 6; ++b) v += t[k][b] * Gm[b][l];
+        g[k * 3 + l] = (float)v;
       }
     }
   });
-  return dx;
+  return dw;
 }
 
-torch::Tensor output_transform(torch::Tensor M, torch::Tensor bias, int64_t N, int64_t H, int64_t W) {  // M [36, T, C] -> y = A^T m A + bias, [N, H, W, C]
-  const int64_t C = M.size(2), th = cdiv(H, 4), tw = cdiv(W, 4), S = M.stride(0);
-  check_rows(M, C);
-  auto y = torch::empty({N, H, W, C}, M.options());
-  const float* Mp = M.data_ptr<float>(); float* Y = y.data_ptr<float>();
-  const float* B = bias.numel() == C ? bias.data_ptr<float>() : nullptr;
-  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
-    v8 m[6][6], t[6][4], row[6], r[4];
-    const v8 bb = B ? ld(B + c0, cb) : v8{};
-    for (int a = 0; a < 6; ++a) for (int b = 0; b < 6; ++b) m[b][a] = ld(Mp + (a * 6 + b) * S + tile * C + c0, cb);
-    for (int b = 0; b < 6; ++b) at6(m[b], t[b]);                 // t[b][p] = (A^T m)[p][b]
-    for (int p = 0; p < 4; ++p) {
-      const int64_t h = 4 * i + p; if (h >= H) continue;
-      for (int b = 0; b < 6; ++b) row[b] = t[b][p];
-      at6(row, r);                                                 // (A^T m A)[p][q]
-      for (int q = 0; q < 4; ++q) if (4 * j + q < W) st(Y + ((n * H + h) * W + 4 * j + q) * C + c0, r[q] + bb, cb);
-    }
-  });
-  return y;
+// Products in the Winograd domain, by 6-row x 16-column register blocks (12 accumulators).
+// O[r][0:kb] = sum_c A[r][c] B[c][0:kb] for MR rows (kb <= 16)
+template <int MR> static inline void nn_block(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
+                                             float* O, int64_t ldo, int k0, int k1) {
+  v8 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = v8{};
+  for (int64_t c = 0; c < inner; ++c) {
+    const v8 b0 = ld(B + c * ldb, k0), b1 = k1 > 0 ? ld(B + c * ldb + L, k1) : v8{};
+    for (int r = 0; r < MR; ++r) { const float a = A[r * lda + c]; acc[r][0] += a * b0; acc[r][1] += a * b1; }
+  }
+  for (int r = 0; r < MR; ++r) { st(O + r * ldo, acc[r][0], k0); if (k1 > 0) st(O + r * ldo + L, acc[r][1], k1); }
+}
+// the last m < 6 rows
+template <int MR> static inline void nn_tail(int m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
+                                            float* O, int64_t ldo, int k0, int k1) {
+  if (m == MR) nn_block<MR>(A, lda, B, ldb, inner, O, ldo, k0, k1);
+  else if constexpr (MR > 1) nn_tail<MR - 1>(m, A, lda, B, ldb, inner, O, ldo, k0, k1);
+}
+// O = A B: A [rows, inner] (row stride lda), B [inner, cols] (ldb), O [rows, cols] (ldo)
+static void gemm_nn(const float* A, int64_t lda, const float* B, int64_t ldb, float* O, int64_t ldo, int64_t rows, int64_t inner, int64_t cols) {
+  for (int64_t k = 0; k < cols; k += 2 * L) {
+    const int k0 = (int)std::min<int64_t>(L, cols - k), k1 = (int)std::max<int64_t>(0, std::min<int64_t>(L, cols - k - L));
+    int64_t r = 0;
+    for (; r + 6 <= rows; r += 6) nn_block<6>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
+    if (r < rows) nn_tail<5>((int)(rows - r), A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
+  }
+}
+// Whole images per block, so that the tiles of one block (and their overlaps) belong to one thread; about 512 KiB of
+// Winograd-domain rows per block.  Block rows are 64 bytes off a multiple of 4 KiB (no cache-set conflicts between the 36).
+struct Blocks {
+  int64_t N, th, tw, per_image, images, tiles, nblocks;
+  Blocks(int64_t N_, int64_t H, int64_t W, int64_t width) : N(N_), th(cdiv(H, 4)), tw(cdiv(W, 4)) {
+    per_image = th * tw;
+    images = std::max<int64_t>(1, (512 * 1024 / (36 * 4 * width)) / per_image);
+    images = std::min(images, N);
+    tiles = images * per_image;
+    nblocks = cdiv(N, images);
+  }
+  int64_t stride(int64_t C) const { return tiles * C + 16; }
+  // f(n, i, j, local tile, c0, cb) over the tiles of block blk
+  template <typename F> void each(int64_t blk, int64_t C, const F& f) const {
+    const int64_t n0 = blk * images, n1 = std::min(N, n0 + images);
+    for (int64_t n = n0; n < n1; ++n) for (int64_t i = 0; i < th; ++i) for (int64_t j = 0; j < tw; ++j)
+      for (int64_t c0 = 0; c0 < C; c0 += L) f(n, i, j, ((n - n0) * th + i) * tw + j, c0, (int)std::min<int64_t>(L, C - c0));
+  }
+  int64_t count(int64_t blk) const { return (std::min(N, (blk + 1) * images) - blk * images) * per_image; }
+};
+
+// [36, T, C] with rows 64 bytes off a multiple of 4 KiB, so that the 36 rows a tile touches do not share cache sets
+static torch::Tensor padded36(int64_t T, int64_t C, const torch::TensorOptions& o) {
+  const int64_t S = T * C + 16;
+  return torch::empty({36 * S}, o).as_strided({36, T, C}, {S, C, 1});
+}
+// copy a block's rows into the whole batch's [36, T, C] (or back): rows of T * C floats at strides S (block) and S2 (batch)
+static inline void rows_to(const float* from, int64_t S, float* to, int64_t S2, int64_t n) {
+  for (int k = 0; k < 36; ++k) std::memcpy(to + k * S2, from + k * S, n * sizeof(float));
 }
 
-torch::Tensor output_transform_adjoint(torch::Tensor gy) {  // gy [N, H, W, C] -> dM = A g A^T per tile, [36, T, C]
-  const int64_t N = gy.size(0), H = gy.size(1), W = gy.size(2), C = gy.size(3), th = cdiv(H, 4), tw = cdiv(W, 4);
-  auto dM = padded36(N * th * tw, C); const int64_t S = dM.stride(0);
-  const float* G = gy.data_ptr<float>(); float* Mp = dM.data_ptr<float>();
-  for_tiles(N, th, tw, C, [&](int64_t n, int64_t i, int64_t j, int64_t tile, int64_t c0, int cb) {
-    v8 g[4][4], t[4][6], row[4], r[6];
-    for (int p = 0; p < 4; ++p) for (int q = 0; q < 4; ++q) {
-      const int64_t h = 4 * i + p, w = 4 * j + q;
-      g[q][p] = (h < H && w < W) ? ld(G + ((n * H + h) * W + w) * C + c0, cb) : v8{};
-    }
-    for (int q = 0; q < 4; ++q) a4(g[q], t[q]);                  // t[q][a] = (A g)[a][q]
-    for (int a = 0; a < 6; ++a) {
-      for (int q = 0; q < 4; ++q) row[q] = t[q][a];
-      a4(row, r);                                                  // (A g A^T)[a][b]
-      for (int b = 0; b < 6; ++b) st(Mp + (a * 6 + b) * S + tile * C + c0, r[b], cb);
+// y = conv(x, w) + bias with U = the filters in the Winograd domain [36, C, K]; x [N, H, W, C] -> y [N, H, W, K], and
+// (when keep) the input's transform V [36, tiles, C] for the weight gradient
+std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor U, torch::Tensor bias, bool keep) {
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && U.is_contiguous() && x.size(3) == U.size(1), "forward: NHWC x and contiguous U [36, C, K]");
+  const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), K = U.size(2);
+  const Blocks bl(N, H, W, C + K);
+  auto y = torch::empty({N, H, W, K}, x.options());
+  auto V = keep ? padded36(N * bl.per_image, C, x.options()) : torch::empty({0}, x.options());
+  const Map X{x.data_ptr<float>(), H, W, C}, Y{y.data_ptr<float>(), H, W, K};
+  const float* Up = U.data_ptr<float>(); const float* B = bias.numel() == K ? bias.data_ptr<float>() : nullptr;
+  const int64_t SV = bl.stride(C), SM = bl.stride(K), S = keep ? V.stride(0) : 0;
+  at::parallel_for(0, bl.nblocks, 1, [&](int64_t b0, int64_t b1) {
+    std::unique_ptr<float[]> Vb(new float[36 * SV]), Mb(new float[36 * SM]);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t T = bl.count(blk);
+      bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile(X, n, i, j, c0, cb, Vb.get() + t * C + c0, SV); });
+      if (keep) rows_to(Vb.get(), SV, V.data_ptr<float>() + blk * bl.tiles * C, S, T * C);
+      for (int k = 0; k < 36; ++k) gemm_nn(Vb.get() + k * SV, C, Up + k * C * K, K, Mb.get() + k * SM, K, T, C, K);
+      bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile(Mb.get() + t * K + c0, SM, B, Y, n, i, j, c0, cb); });
     }
   });
-  return dM;
+  return {y, V};
+}
+
+// The backward pass: gy [N, H, W, K] -> (dx [N, H, W, C] when input_grad, else empty; dM = the gradient's transform
+// [36, tiles, K] for the weight gradient V^T dM); Ut = U transposed, [36, K, C] contiguous
+std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool input_grad) {
+  TORCH_CHECK(gy.dim() == 4 && gy.is_contiguous() && Ut.is_contiguous() && gy.size(3) == Ut.size(1), "backward: NHWC gy and Ut [36, K, C]");
+  const int64_t N = gy.size(0), H = gy.size(1), W = gy.size(2), K = gy.size(3), C = Ut.size(2);
+  const Blocks bl(N, H, W, C + K);
+  auto dx = input_grad ? torch::zeros({N, H, W, C}, gy.options()) : torch::empty({0}, gy.options());
+  auto dM = padded36(N * bl.per_image, K, gy.options());
+  const Map G{gy.data_ptr<float>(), H, W, K}, DX{input_grad ? dx.data_ptr<float>() : nullptr, H, W, C};
+  const float* Utp = Ut.data_ptr<float>();
+  const int64_t SV = bl.stride(C), SM = bl.stride(K), S = dM.stride(0);
+  at::parallel_for(0, bl.nblocks, 1, [&](int64_t b0, int64_t b1) {
+    std::unique_ptr<float[]> Vb(new float[36 * SV]), Mb(new float[36 * SM]);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t T = bl.count(blk);
+      bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile_adjoint(G, n, i, j, c0, cb, Mb.get() + t * K + c0, SM); });
+      rows_to(Mb.get(), SM, dM.data_ptr<float>() + blk * bl.tiles * K, S, T * K);
+      if (!input_grad) continue;
+      for (int k = 0; k < 36; ++k) gemm_nn(Mb.get() + k * SM, K, Utp + k * K * C, C, Vb.get() + k * SV, C, T, K, C);
+      bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile_adjoint(Vb.get() + t * C + c0, SV, DX, n, i, j, c0, cb); });
+    }
+  });
+  return {dx, dM};
 }
 """
 
-FUNCTIONS = ["padded36", "input_transform", "input_transform_adjoint", "output_transform", "output_transform_adjoint"]
+FUNCTIONS = ["weight_transform", "weight_transform_adjoint", "forward", "backward"]
 
 def _flags() -> list:
     "Compiler flags: optimized, OpenMP (PyTorch's intra-op threads), AVX2/FMA where PyTorch's CPU kernels use them."
@@ -207,44 +317,32 @@ def available() -> bool:
     return enabled() and extension() is not None
 
 # %% ../nbs/03b_winograd.ipynb
-_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
-
 def weight_transform(w: torch.Tensor) -> torch.Tensor:
-    "Filters [out, in, 3, 3] -> Winograd domain [36, in, out]."
-    g = _G.to(w)
-    return torch.einsum("ak,oikl,bl->abio", g, w, g).reshape(36, w.shape[1], w.shape[0])
+    "Filters [out, in, 3, 3] -> Winograd domain $G g G^\\top$, [36, in, out] (computed in double precision)."
+    return extension().weight_transform(w.detach().contiguous())
 
 def weight_transform_adjoint(dU: torch.Tensor, out_channels: int, in_channels: int) -> torch.Tensor:
     "The adjoint of `weight_transform`: a gradient [36, in, out] -> [out, in, 3, 3]."
-    g = _G.to(dU)
-    return torch.einsum("ak,abio,bl->oikl", g, dU.reshape(6, 6, in_channels, out_channels), g)
+    return extension().weight_transform_adjoint(dU.reshape(36, in_channels, out_channels).contiguous())
 
 class _WinogradConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b):
-        ext = extension()
         xn = x.permute(0, 2, 3, 1).contiguous()          # NHWC; free for channels-last input
-        n, h, wd, _ = xn.shape
-        V, U = ext.input_transform(xn), weight_transform(w)
-        M = torch.bmm(V, U, out=ext.padded36(V.shape[1], U.shape[2]))
-        y = ext.output_transform(M, b if b is not None else torch.empty(0), n, h, wd)
+        U = weight_transform(w)
+        y, V = extension().forward(xn, U, b.contiguous() if b is not None else torch.empty(0), ctx.needs_input_grad[1])
         ctx.save_for_backward(V, U)
-        ctx.dims, ctx.channels, ctx.has_bias = (n, h, wd), (w.shape[0], w.shape[1]), b is not None
+        ctx.channels, ctx.has_bias = (w.shape[0], w.shape[1]), b is not None
         return y.permute(0, 3, 1, 2)                       # NCHW view of NHWC memory: channels-last
 
     @staticmethod
     def backward(ctx, gy):
-        ext = extension()
         V, U = ctx.saved_tensors
         gn = gy.permute(0, 2, 3, 1).contiguous()
-        dM = ext.output_transform_adjoint(gn)
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dV = torch.bmm(dM, U.transpose(1, 2), out=ext.padded36(dM.shape[1], U.shape[1]))
-            dx = ext.input_transform_adjoint(dV, *ctx.dims).permute(0, 3, 1, 2)
-        if ctx.needs_input_grad[1]: dw = weight_transform_adjoint(torch.bmm(V.transpose(1, 2), dM), *ctx.channels)
-        if ctx.has_bias and ctx.needs_input_grad[2]: db = gn.sum((0, 1, 2))
+        dxn, dM = extension().backward(gn, U.transpose(1, 2).contiguous(), ctx.needs_input_grad[0])
+        dx = dxn.permute(0, 3, 1, 2) if ctx.needs_input_grad[0] else None
+        dw = weight_transform_adjoint(torch.bmm(V.transpose(1, 2), dM), *ctx.channels) if ctx.needs_input_grad[1] else None
+        db = gn.sum((0, 1, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return dx, dw, db
 
 def winograd_conv2d(x: torch.Tensor,         # float32 images N×C×H×W on the CPU (channels-last is free)
