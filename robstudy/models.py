@@ -25,11 +25,11 @@ from .core import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 # %% auto 0
 __all__ = ['NEURAL_FAMILIES', 'CLASSIC_FAMILIES', 'FAMILIES', 'FAMILY_DEFAULTS', 'RECIPE_DEFAULTS', 'RECIPES', 'ADAPTATION',
-           'MODEL_DEFAULTS', 'BasicBlock', 'ResNet', 'TransformerBlock', 'ViT', 'RandomFeatures', 'DataModule', 'KNN',
-           'LinearSVM', 'RandomForest', 'family_options', 'build_model', 'count_parameters', 'recipe_options',
-           'pgd_attack', 'augment_batch', 'augmix_batch', 'GroupWeights', 'recipe_loss', 'check_config', 'zoo_grid',
-           'model_id', 'training_subset', 'epoch_batches', 'init_model', 'train_model', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'heap_allocations', 'train_models']
+           'MODEL_DEFAULTS', 'global_avg_pool', 'GlobalAvgPool', 'BasicBlock', 'ResNet', 'TransformerBlock', 'ViT',
+           'RandomFeatures', 'DataModule', 'KNN', 'LinearSVM', 'RandomForest', 'family_options', 'build_model',
+           'count_parameters', 'recipe_options', 'pgd_attack', 'augment_batch', 'augmix_batch', 'GroupWeights',
+           'recipe_loss', 'check_config', 'zoo_grid', 'model_id', 'training_subset', 'epoch_batches', 'init_model',
+           'train_model', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'heap_allocations', 'train_models']
 
 # %% ../nbs/03_models.ipynb
 NEURAL_FAMILIES = ("logreg", "mlp", "cnn", "convnet", "resnet", "vit", "random_features")
@@ -39,6 +39,25 @@ FAMILY_DEFAULTS = {"vit": dict(patch=4, heads=2), "random_features": dict(bandwi
                    "knn": dict(k=5), "random_forest": dict(n_trees=100, max_depth=None), "linear_svm": dict(C=1.0)}
 
 # %% ../nbs/03_models.ipynb
+class _GlobalAvgPool(torch.autograd.Function):
+    generate_vmap_rule = True                                     # works inside torch.func (the fused trainer)
+    @staticmethod
+    def forward(x): return x.mean((-2, -1), keepdim=True)
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[0])
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors                                    # (the ReLU keeps it anyway: no extra memory)
+        return torch.empty_like(x).copy_((g / (x.shape[-2] * x.shape[-1])).expand_as(x))
+
+def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    "The mean over the last two dimensions, kept as size 1; its gradient is dense, in `x`'s memory layout."
+    return _GlobalAvgPool.apply(x)
+
+class GlobalAvgPool(nn.Module):
+    "`nn.AdaptiveAvgPool2d(1)` by `global_avg_pool`."
+    def forward(self, x): return global_avg_pool(x)
+
 def _convnet(c, h, w, width, depth, n_classes):
     layers, ch, out = [], c, width
     for i in range(depth + 1):
@@ -46,7 +65,7 @@ def _convnet(c, h, w, width, depth, n_classes):
         if i < depth and min(h, w) >= 2: layers += [nn.MaxPool2d(2), nn.ReLU()]; h, w = h // 2, w // 2
         else: layers.append(nn.ReLU())
         ch, out = out, out * 2
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, n_classes))
+    return nn.Sequential(*layers, GlobalAvgPool(), nn.Flatten(), nn.Linear(ch, n_classes))
 
 class BasicBlock(nn.Module):
     "Two 3×3 convolutions with batch norm and a (projected when needed) shortcut."
@@ -70,7 +89,7 @@ class ResNet(nn.Module):
                 blocks.append(BasicBlock(ch, width * mult, 2 if (i > 0 and j == 0) else 1)); ch = width * mult
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(ch, n_classes)
-    def forward(self, x): return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+    def forward(self, x): return self.head(global_avg_pool(self.blocks(self.stem(x))).flatten(1))
 
 class TransformerBlock(nn.Module):
     "Pre-norm multi-head self-attention and a 2× MLP."
@@ -111,6 +130,8 @@ class RandomFeatures(nn.Module):
         self.head = nn.Linear(n_features, n_classes)
     def forward(self, x):
         return self.head(torch.cos(x.flatten(1) @ self.proj + self.phase) * math.sqrt(2 / self.proj.shape[1]))
+
+
 
 # %% ../nbs/03_models.ipynb
 class DataModule(nn.Module):
