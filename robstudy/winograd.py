@@ -19,7 +19,7 @@ from torch import nn
 
 # %% auto 0
 __all__ = ['SOURCE', 'FUNCTIONS', 'MIN_CHANNELS', 'MIN_SIZE', 'enabled', 'extension', 'available', 'weight_transform',
-           'weight_transform_adjoint', 'winograd_conv2d', 'eligible', 'winograd_convs']
+           'weight_transform_adjoint', 'winograd_conv2d', 'eligible', 'pool_eligible', 'winograd_convs']
 
 # %% ../nbs/03b_winograd.ipynb
 SOURCE = r"""
@@ -280,9 +280,56 @@ std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool inp
   });
   return {dx, dM};
 }
+// 2x2 max pooling with stride 2 between the convolutions, on NHWC: y [N, H/2, W/2, C] and each output's winner 0..3 (one
+// byte) in the window's row-major order: the first maximum, a NaN wins, as in PyTorch's max_pool2d.
+typedef int i8v __attribute__((vector_size(32)));
+std::vector<torch::Tensor> max_pool2(torch::Tensor x) {
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.size(1) >= 2 && x.size(2) >= 2, "max_pool2: NHWC maps of at least 2x2");
+  const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), Ho = H / 2, Wo = W / 2;
+  auto y = torch::empty({N, Ho, Wo, C}, x.options());
+  auto win = torch::empty({N, Ho, Wo, C}, x.options().dtype(torch::kUInt8));
+  const float* X = x.data_ptr<float>(); float* Y = y.data_ptr<float>(); uint8_t* I = win.data_ptr<uint8_t>();
+  at::parallel_for(0, N * Ho, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) for (int64_t j = 0; j < Wo; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
+      const int cb = (int)std::min<int64_t>(L, C - c0);
+      const float* p = X + ((r / Ho * H + 2 * (r % Ho)) * W + 2 * j) * C + c0;
+      const float* q[4] = {p, p + C, p + W * C, p + W * C + C};
+      v8 m = ld(q[0], cb); i8v k = i8v{};
+      for (int t = 1; t < 4; ++t) {
+        const v8 v = ld(q[t], cb);
+        const i8v take = (v > m) | (v != v);
+        m = take ? v : m; k = take ? i8v{} + t : k;
+      }
+      const int64_t o = (r * Wo + j) * C + c0;
+      st(Y + o, m, cb);
+      for (int c = 0; c < cb; ++c) I[o + c] = (uint8_t)k[c];
+    }
+  });
+  return {y, win};
+}
+// its gradient: each input gets its window's output gradient where it won, else 0 (rows or columns past the windows: 0)
+torch::Tensor max_pool2_backward(torch::Tensor gy, torch::Tensor win, int64_t H, int64_t W) {
+  TORCH_CHECK(gy.is_contiguous() && win.is_contiguous() && gy.sizes() == win.sizes() && gy.size(1) == H / 2 && gy.size(2) == W / 2,
+              "max_pool2_backward: NHWC gradient and winners of the pooled shape");
+  const int64_t N = gy.size(0), Ho = gy.size(1), Wo = gy.size(2), C = gy.size(3);
+  auto dx = (H % 2 || W % 2) ? torch::zeros({N, H, W, C}, gy.options()) : torch::empty({N, H, W, C}, gy.options());
+  const float* G = gy.data_ptr<float>(); const uint8_t* I = win.data_ptr<uint8_t>(); float* D = dx.data_ptr<float>();
+  at::parallel_for(0, N * Ho, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) for (int64_t j = 0; j < Wo; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
+      const int cb = (int)std::min<int64_t>(L, C - c0);
+      const int64_t o = (r * Wo + j) * C + c0;
+      const v8 g = ld(G + o, cb); i8v k = i8v{} - 1;
+      for (int c = 0; c < cb; ++c) k[c] = I[o + c];
+      float* p = D + ((r / Ho * H + 2 * (r % Ho)) * W + 2 * j) * C + c0;
+      float* q[4] = {p, p + C, p + W * C, p + W * C + C};
+      for (int t = 0; t < 4; ++t) st(q[t], k == t ? g : v8{}, cb);
+    }
+  });
+  return dx;
+}
 """
 
-FUNCTIONS = ["weight_transform", "weight_transform_adjoint", "forward", "backward"]
+FUNCTIONS = ["weight_transform", "weight_transform_adjoint", "forward", "backward", "max_pool2", "max_pool2_backward"]
 
 def _flags() -> list:
     "Compiler flags: optimized, OpenMP (PyTorch's intra-op threads), AVX2/FMA where PyTorch's CPU kernels use them."
@@ -369,17 +416,40 @@ def eligible(conv: nn.Module) -> bool:
 
 def _forward(self, x):
     "An eligible convolution's forward: by Winograd for float32 CPU maps of at least `MIN_SIZE`, else PyTorch's."
-    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
-            and min(x.shape[-2:]) >= MIN_SIZE and not torch.is_autocast_enabled("cpu")):
-        return _WinogradConv.apply(x, self.weight, self.bias)
+    if _cpu_maps(x) and min(x.shape[-2:]) >= MIN_SIZE: return _WinogradConv.apply(x, self.weight, self.bias)
     return self._conv_forward(x, self.weight, self.bias)
+
+class _MaxPool2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, win = extension().max_pool2(x.permute(0, 2, 3, 1).contiguous())
+        ctx.save_for_backward(win)
+        ctx.size = tuple(x.shape[-2:])
+        return y.permute(0, 3, 1, 2)                       # channels-last, like the convolutions'
+
+    @staticmethod
+    def backward(ctx, gy):
+        win, = ctx.saved_tensors
+        return extension().max_pool2_backward(gy.permute(0, 2, 3, 1).contiguous(), win, *ctx.size).permute(0, 3, 1, 2)
+
+def pool_eligible(pool: nn.Module) -> bool:
+    "Whether `pool` is a plain 2×2, stride-2 MaxPool2d (no padding, dilation, ceil mode or returned indices)."
+    return (type(pool) is nn.MaxPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2))
+            and pool.padding in (0, (0, 0)) and pool.dilation in (1, (1, 1)) and not pool.ceil_mode and not pool.return_indices)
+
+def _cpu_maps(x) -> bool:
+    return x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4 and not torch.is_autocast_enabled("cpu")
+
+def _pool_forward(self, x):
+    "An eligible max-pool's forward: the extension's for float32 CPU maps, else PyTorch's."
+    return _MaxPool2.apply(x) if _cpu_maps(x) and min(x.shape[-2:]) >= 2 else nn.MaxPool2d.forward(self, x)
 
 @contextlib.contextmanager
 def winograd_convs(model: nn.Module):
-    "Inside the block, `model`'s eligible convolutions run by Winograd F(4×4, 3×3) (when `available()`); yields how many."
-    convs = [m for m in model.modules() if eligible(m)]
-    if convs and not available(): convs = []              # (builds the extension on first use)
-    for m in convs: m.forward = types.MethodType(_forward, m)
-    try: yield len(convs)
+    "Inside the block, `model`'s eligible convolutions run by Winograd F(4×4, 3×3) and its 2×2 max-pools by the extension (when `available()`); yields how many modules."
+    mods = [(m, _forward) for m in model.modules() if eligible(m)] + [(m, _pool_forward) for m in model.modules() if pool_eligible(m)]
+    if mods and not available(): mods = []                # (builds the extension on first use)
+    for m, f in mods: m.forward = types.MethodType(f, m)
+    try: yield len(mods)
     finally:
-        for m in convs: m.__dict__.pop("forward", None)
+        for m, _ in mods: m.__dict__.pop("forward", None)
