@@ -207,8 +207,7 @@ struct Blocks {
   int64_t N, th, tw, per_image, images, tiles, nblocks;
   Blocks(int64_t N_, int64_t H, int64_t W, int64_t width) : N(N_), th(cdiv(H, 4)), tw(cdiv(W, 4)) {
     per_image = th * tw;
-    images = std::max<int64_t>(1, (512 * 1024 / (36 * 4 * width)) / per_image);
-    images = std::min(images, N);
+    images = std::max<int64_t>(1, std::min(N, (512 * 1024 / (36 * 4 * width)) / per_image));   // (an empty batch: no blocks)
     tiles = images * per_image;
     nblocks = cdiv(N, images);
   }
