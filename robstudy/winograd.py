@@ -186,6 +186,17 @@ template <int MR> static inline void nn_block(const float* A, int64_t lda, const
   }
   for (int r = 0; r < MR; ++r) { st(O + r * ldo, acc[r][0], k0); if (k1 > 0) st(O + r * ldo + L, acc[r][1], k1); }
 }
+// the same for full 16-column panels, without the partial-vector branches in the loop
+template <int MR> static inline void nn_block16(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner, float* O, int64_t ldo) {
+  v8 acc[MR][2];
+  const float* a[MR];
+  for (int r = 0; r < MR; ++r) { acc[r][0] = acc[r][1] = v8{}; a[r] = A + r * lda; }
+  for (int64_t c = 0; c < inner; ++c, B += ldb) {
+    v8 b0, b1; std::memcpy(&b0, B, sizeof b0); std::memcpy(&b1, B + L, sizeof b1);
+    for (int r = 0; r < MR; ++r) { const float x = a[r][c]; acc[r][0] += x * b0; acc[r][1] += x * b1; }
+  }
+  for (int r = 0; r < MR; ++r) { std::memcpy(O + r * ldo, &acc[r][0], sizeof(v8)); std::memcpy(O + r * ldo + L, &acc[r][1], sizeof(v8)); }
+}
 // the last m < 6 rows
 template <int MR> static inline void nn_tail(int m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
                                             float* O, int64_t ldo, int k0, int k1) {
@@ -197,6 +208,7 @@ static void gemm_nn(const float* A, int64_t lda, const float* B, int64_t ldb, fl
   for (int64_t k = 0; k < cols; k += 2 * L) {
     const int k0 = (int)std::min<int64_t>(L, cols - k), k1 = (int)std::max<int64_t>(0, std::min<int64_t>(L, cols - k - L));
     int64_t r = 0;
+    if (k1 == L) for (; r + 6 <= rows; r += 6) nn_block16<6>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo);
     for (; r + 6 <= rows; r += 6) nn_block<6>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
     if (r < rows) nn_tail<5>((int)(rows - r), A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
   }
