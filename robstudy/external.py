@@ -5,7 +5,6 @@
 # %% ../nbs/03c_external.ipynb 2
 from __future__ import annotations
 
-import time
 from typing import Callable, Sequence
 
 import torch

@@ -5,7 +5,7 @@
 # %% ../nbs/01a_readers.ipynb 2
 from __future__ import annotations
 
-import gzip, io, json, os, pickle, struct
+import gzip, json, os, pickle, struct
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +47,9 @@ def load_idx_dataset(folder, name: str = "mnist", classes: list | None = None) -
     if not folder.is_dir(): raise FileNotFoundError(f"dataset folder not found: {folder} (expected the four MNIST-layout IDX files)")
     x_tr, y_tr = read_idx(_find(folder, "train-images-idx3-ubyte")), read_idx(_find(folder, "train-labels-idx1-ubyte"))
     x_te, y_te = read_idx(_find(folder, "t10k-images-idx3-ubyte")), read_idx(_find(folder, "t10k-labels-idx1-ubyte"))
-    f = lambda a: torch.from_numpy(a.astype(np.float32) / 255).unsqueeze(1)
     g = lambda a: torch.from_numpy(a.astype(np.int64))
     classes = classes or [str(i) for i in range(int(y_tr.max()) + 1)]
-    return DatasetSplit(name, f(x_tr), g(y_tr), f(x_te), g(y_te), classes, meta={"source": str(folder)})
+    return DatasetSplit(name, _to_images(x_tr, folder), g(y_tr), _to_images(x_te, folder), g(y_te), classes, meta={"source": str(folder)})
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
