@@ -271,11 +271,12 @@ DATASETS["shapes"] = load_shapes
 # %% ../nbs/02g_attributes.ipynb
 def edit_settings(ds: DatasetSplit,        # a `shapes` split (its meta holds the test attribute table)
                   edits: dict | None = None,  # name -> (attribute, value spec) (default `EDITS`)
-                  seed: int = 0            # seed of the edits' random draws
+                  seed: int = 0,           # seed of the edits' random draws
+                  fingerprint: str | None = None  # `ds.fingerprint()`, when the caller has it already
                  ) -> pd.DataFrame:
     "The settings table of the unedited test set and every edit."
     edits = dict(EDITS if edits is None else edits)
-    fp = ds.fingerprint()
+    fp = fingerprint or ds.fingerprint()
     rows = [dict(dataset=ds.name, shift="clean", severity=0.0, role="id", attribute=None, value=None, seed=0)]
     rows += [dict(dataset=ds.name, shift=f"edit:{k}", severity=float("nan"), role="ood", attribute=a, value=repr(v), seed=int(seed))
              for k, (a, v) in edits.items()]
@@ -300,7 +301,8 @@ def evaluate_edits(models: dict,               # model_id -> trained model (in e
     edits = dict(EDITS if edits is None else edits)
     for k, (a, v) in edits.items():
         if a not in ATTRIBUTES: raise ValueError(f"edit {k!r}: unknown attribute {a!r}; expected one of {list(ATTRIBUTES)}")
-    settings = edit_settings(ds, edits, seed)
+    fp = ds.fingerprint()
+    settings = edit_settings(ds, edits, seed, fingerprint=fp)
     recs = []
     for _, s in settings.iterrows():
         x = ds.x_test if s["shift"] == "clean" else edited_test_set(ds, *edits[s["shift"][5:]], seed=seed)[0]
@@ -309,4 +311,4 @@ def evaluate_edits(models: dict,               # model_id -> trained model (in e
             recs.append({"model_id": mid, "setting_id": s.setting_id, **classification_metrics(logits, ds.y_test)})
     ev = with_intervals(pd.DataFrame(recs))
     mt = pd.DataFrame({"model_id": list(models)}) if model_meta is None else model_meta[model_meta.model_id.isin(list(models))]
-    return Tables(mt.reset_index(drop=True), settings, ev, meta={"dataset": ds.name, "data_fingerprint": ds.fingerprint(), "edits": list(edits)}).validate()
+    return Tables(mt.reset_index(drop=True), settings, ev, meta={"dataset": ds.name, "data_fingerprint": fp, "edits": list(edits)}).validate()

@@ -108,10 +108,15 @@ def _gray(x):
     w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
 
+def _luma(t: torch.Tensor, dim: int) -> torch.Tensor:
+    "The grey value (0.2989 R + 0.587 G + 0.114 B) of RGB tensor `t` along `dim`, kept as size 1."
+    shape = [1] * t.dim(); shape[dim] = 3
+    return (t * torch.tensor([0.2989, 0.587, 0.114], device=t.device, dtype=t.dtype).view(shape)).sum(dim, keepdim=True)
+
 def _as_channels(rgb, c: int, device, dtype):
-    "An RGB colour (0–1) as a 1×C×1×1 tensor; for grey images its luma (0.2989, 0.587, 0.114)."
+    "An RGB colour (0–1) as a 1×C×1×1 tensor; for grey images its luma."
     t = torch.tensor(rgb, device=device, dtype=dtype)
-    if c == 1: t = (t * torch.tensor([0.2989, 0.587, 0.114], device=device, dtype=dtype)).sum(0, keepdim=True)
+    if c == 1: t = _luma(t, 0)
     return t.view(1, c, 1, 1)
 
 # %% ../nbs/02a_corruptions.ipynb
@@ -360,7 +365,7 @@ def frost(x, c: tuple, seed: int, index):
     cols = (ox[:, None] + torch.arange(w, device=x.device))           # (N, w)
     tex = bank[k]                                                     # (N, 3, S, S)
     tex = tex.gather(2, rows[:, None, :, None].expand(n, 3, h, size)).gather(3, cols[:, None, None, :].expand(n, 3, h, w))
-    if ch == 1: tex = (tex * torch.tensor([0.2989, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if ch == 1: tex = _luma(tex, 1)
     return c[0] * x + c[1] * tex
 
 # %% ../nbs/02a_corruptions.ipynb

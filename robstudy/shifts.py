@@ -67,6 +67,9 @@ class Shift:
     def parameter(self, severity: float, large: bool = False) -> float | tuple:
         "The parameter at `severity` (0–5, interpolating the table when continuous); `large` picks `large_table`."
         check_severity(severity, self)
+        return self._parameter(severity, large)
+
+    def _parameter(self, severity: float, large: bool) -> float | tuple:   # (severity already checked)
         table = self.large_table if large and self.large_table is not None else self.table
         if severity == 0 and self.identity is not None: return self.identity
         return _interp(max(float(severity), 1.0) if self.identity is None else float(severity), self.identity, table)
@@ -92,7 +95,7 @@ class Shift:
         if index.shape != (len(x),):
             raise ValueError(f"index has shape {tuple(index.shape)}; expected one global index per image, ({len(x)},)")
         if severity == 0: return x.clone()
-        p = self.parameter(severity, self.uses_large_table(x, table))
+        p = self._parameter(severity, self.uses_large_table(x, table))
         y = self.fn(x, p, seed, index).clamp_(0, 1)
         if self.identity is None and severity < 1:    # no neutral parameter: blend clean and severity-1 images
             y = torch.lerp(x, y, float(severity))
