@@ -102,16 +102,14 @@ def filter2d(x, k: torch.Tensor, mode: str = "reflect101"):
     return out
 
 # %% ../nbs/02a_corruptions.ipynb
+def _luma(t: torch.Tensor, dim: int, red: float = 0.2989) -> torch.Tensor:
+    "The grey value (`red` R + 0.587 G + 0.114 B) of RGB tensor `t` along `dim`, kept as size 1."
+    shape = [1] * t.dim(); shape[dim] = 3
+    return (t * torch.tensor([red, 0.587, 0.114], device=t.device, dtype=t.dtype).view(shape)).sum(dim, keepdim=True)
+
 def _gray(x):
     "Luma of RGB images (OpenCV's RGB2GRAY weights); grey images are returned as they are."
-    if x.shape[1] == 1: return x
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
-
-def _luma(t: torch.Tensor, dim: int) -> torch.Tensor:
-    "The grey value (0.2989 R + 0.587 G + 0.114 B) of RGB tensor `t` along `dim`, kept as size 1."
-    shape = [1] * t.dim(); shape[dim] = 3
-    return (t * torch.tensor([0.2989, 0.587, 0.114], device=t.device, dtype=t.dtype).view(shape)).sum(dim, keepdim=True)
+    return x if x.shape[1] == 1 else _luma(x, 1, red=0.299)
 
 def _as_channels(rgb, c: int, device, dtype):
     "An RGB colour (0–1) as a 1×C×1×1 tensor; for grey images its luma."

@@ -131,8 +131,6 @@ class RandomFeatures(nn.Module):
     def forward(self, x):
         return self.head(torch.cos(x.flatten(1) @ self.proj + self.phase) * math.sqrt(2 / self.proj.shape[1]))
 
-
-
 # %% ../nbs/03_models.ipynb
 class DataModule(nn.Module):
     "A module whose buffers are data (a training set, trees): loading a state replaces them whole."

@@ -175,32 +175,24 @@ torch::Tensor weight_transform_adjoint(torch::Tensor dU) {
 }
 
 // Products in the Winograd domain, by 6-row x 16-column register blocks (12 accumulators).
-// O[r][0:kb] = sum_c A[r][c] B[c][0:kb] for MR rows (kb <= 16)
-template <int MR> static inline void nn_block(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
-                                             float* O, int64_t ldo, int k0, int k1) {
-  v8 acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = v8{};
-  for (int64_t c = 0; c < inner; ++c) {
-    const v8 b0 = ld(B + c * ldb, k0), b1 = k1 > 0 ? ld(B + c * ldb + L, k1) : v8{};
-    for (int r = 0; r < MR; ++r) { const float a = A[r * lda + c]; acc[r][0] += a * b0; acc[r][1] += a * b1; }
-  }
-  for (int r = 0; r < MR; ++r) { st(O + r * ldo, acc[r][0], k0); if (k1 > 0) st(O + r * ldo + L, acc[r][1], k1); }
-}
-// the same for full 16-column panels, without the partial-vector branches in the loop
-template <int MR> static inline void nn_block16(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner, float* O, int64_t ldo) {
+// O[r][0:kb] = sum_c A[r][c] B[c][0:kb] for MR rows (kb = k0 + k1 <= 16); FULL: a whole 16-column panel, where the
+// vector widths are constants and the loop has no partial-vector branches (the difference between ~55 and ~120 GFLOP/s)
+template <int MR, bool FULL> static inline void nn_block(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
+                                                        float* O, int64_t ldo, int k0, int k1) {
+  const int w0 = FULL ? L : k0, w1 = FULL ? L : k1;
   v8 acc[MR][2];
   const float* a[MR];
   for (int r = 0; r < MR; ++r) { acc[r][0] = acc[r][1] = v8{}; a[r] = A + r * lda; }
   for (int64_t c = 0; c < inner; ++c, B += ldb) {
-    v8 b0, b1; std::memcpy(&b0, B, sizeof b0); std::memcpy(&b1, B + L, sizeof b1);
+    const v8 b0 = ld(B, w0), b1 = w1 > 0 ? ld(B + L, w1) : v8{};
     for (int r = 0; r < MR; ++r) { const float x = a[r][c]; acc[r][0] += x * b0; acc[r][1] += x * b1; }
   }
-  for (int r = 0; r < MR; ++r) { std::memcpy(O + r * ldo, &acc[r][0], sizeof(v8)); std::memcpy(O + r * ldo + L, &acc[r][1], sizeof(v8)); }
+  for (int r = 0; r < MR; ++r) { st(O + r * ldo, acc[r][0], w0); if (w1 > 0) st(O + r * ldo + L, acc[r][1], w1); }
 }
 // the last m < 6 rows
 template <int MR> static inline void nn_tail(int m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t inner,
                                             float* O, int64_t ldo, int k0, int k1) {
-  if (m == MR) nn_block<MR>(A, lda, B, ldb, inner, O, ldo, k0, k1);
+  if (m == MR) nn_block<MR, false>(A, lda, B, ldb, inner, O, ldo, k0, k1);
   else if constexpr (MR > 1) nn_tail<MR - 1>(m, A, lda, B, ldb, inner, O, ldo, k0, k1);
 }
 // O = A B: A [rows, inner] (row stride lda), B [inner, cols] (ldb), O [rows, cols] (ldo)
@@ -208,11 +200,13 @@ static void gemm_nn(const float* A, int64_t lda, const float* B, int64_t ldb, fl
   for (int64_t k = 0; k < cols; k += 2 * L) {
     const int k0 = (int)std::min<int64_t>(L, cols - k), k1 = (int)std::max<int64_t>(0, std::min<int64_t>(L, cols - k - L));
     int64_t r = 0;
-    if (k1 == L) for (; r + 6 <= rows; r += 6) nn_block16<6>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo);
-    for (; r + 6 <= rows; r += 6) nn_block<6>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
+    if (k1 == L) for (; r + 6 <= rows; r += 6) nn_block<6, true>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
+    for (; r + 6 <= rows; r += 6) nn_block<6, false>(A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
     if (r < rows) nn_tail<5>((int)(rows - r), A + r * lda, lda, B + k, ldb, inner, O + r * ldo + k, ldo, k0, k1);
   }
 }
+// The distance between two of the 36 Winograd-domain rows of T tiles x C channels: 64 bytes more than the rows need
+static inline int64_t padded_stride(int64_t T, int64_t C) { return T * C + 16; }
 // Whole images per block, so that the tiles of one block (and their overlaps) belong to one thread; about 512 KiB of
 // Winograd-domain rows per block.  Block rows are 64 bytes off a multiple of 4 KiB (no cache-set conflicts between the 36).
 struct Blocks {
@@ -223,7 +217,7 @@ struct Blocks {
     tiles = images * per_image;
     nblocks = cdiv(N, images);
   }
-  int64_t stride(int64_t C) const { return tiles * C + 16; }
+  int64_t stride(int64_t C) const { return padded_stride(tiles, C); }
   // f(n, i, j, local tile, c0, cb) over the tiles of block blk
   template <typename F> void each(int64_t blk, int64_t C, const F& f) const {
     const int64_t n0 = blk * images, n1 = std::min(N, n0 + images);
@@ -235,10 +229,10 @@ struct Blocks {
 
 // [36, T, C] with rows 64 bytes off a multiple of 4 KiB, so that the 36 rows a tile touches do not share cache sets
 static torch::Tensor padded36(int64_t T, int64_t C, const torch::TensorOptions& o) {
-  const int64_t S = T * C + 16;
+  const int64_t S = padded_stride(T, C);
   return torch::empty({36 * S}, o).as_strided({36, T, C}, {S, C, 1});
 }
-// copy a block's rows into the whole batch's [36, T, C] (or back): rows of T * C floats at strides S (block) and S2 (batch)
+// copy a block's rows into the whole batch's [36, T, C]: rows of n floats at strides S (block) and S2 (batch)
 static inline void rows_to(const float* from, int64_t S, float* to, int64_t S2, int64_t n) {
   for (int k = 0; k < 36; ++k) std::memcpy(to + k * S2, from + k * S, n * sizeof(float));
 }
@@ -267,23 +261,23 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor U, torch::Tens
   return {y, V};
 }
 
-// The backward pass: gy [N, H, W, K] -> (dx [N, H, W, C] when input_grad, else empty; dM = the gradient's transform
-// [36, tiles, K] for the weight gradient V^T dM); Ut = U transposed, [36, K, C] contiguous
-std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool input_grad) {
+// The backward pass: gy [N, H, W, K] -> (dx [N, H, W, C] when input_grad, else empty; when weight_grad, dM = the gradient's
+// transform [36, tiles, K] for the weight gradient V^T dM, else empty); Ut = U transposed, [36, K, C] contiguous
+std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool input_grad, bool weight_grad) {
   TORCH_CHECK(gy.dim() == 4 && gy.is_contiguous() && Ut.is_contiguous() && gy.size(3) == Ut.size(1), "backward: NHWC gy and Ut [36, K, C]");
   const int64_t N = gy.size(0), H = gy.size(1), W = gy.size(2), K = gy.size(3), C = Ut.size(2);
   const Blocks bl(N, H, W, C + K);
   auto dx = input_grad ? torch::zeros({N, H, W, C}, gy.options()) : torch::empty({0}, gy.options());
-  auto dM = padded36(N * bl.per_image, K, gy.options());
+  auto dM = weight_grad ? padded36(N * bl.per_image, K, gy.options()) : torch::empty({0}, gy.options());
   const Map G{gy.data_ptr<float>(), H, W, K}, DX{input_grad ? dx.data_ptr<float>() : nullptr, H, W, C};
   const float* Utp = Ut.data_ptr<float>();
-  const int64_t SV = bl.stride(C), SM = bl.stride(K), S = dM.stride(0);
+  const int64_t SV = bl.stride(C), SM = bl.stride(K), S = weight_grad ? dM.stride(0) : 0;
   at::parallel_for(0, bl.nblocks, 1, [&](int64_t b0, int64_t b1) {
     std::unique_ptr<float[]> Vb(new float[36 * SV]), Mb(new float[36 * SM]);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t T = bl.count(blk);
       bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile_adjoint(G, n, i, j, c0, cb, Mb.get() + t * K + c0, SM); });
-      rows_to(Mb.get(), SM, dM.data_ptr<float>() + blk * bl.tiles * K, S, T * K);
+      if (weight_grad) rows_to(Mb.get(), SM, dM.data_ptr<float>() + blk * bl.tiles * K, S, T * K);
       if (!input_grad) continue;
       for (int k = 0; k < 36; ++k) gemm_nn(Mb.get() + k * SM, K, Utp + k * K * C, C, Vb.get() + k * SV, C, T, K, C);
       bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile_adjoint(Vb.get() + t * C + c0, SV, DX, n, i, j, c0, cb); });
@@ -294,6 +288,10 @@ std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool inp
 // 2x2 max pooling with stride 2 between the convolutions, on NHWC: y [N, H/2, W/2, C] and each output's winner 0..3 (one
 // byte) in the window's row-major order: the first maximum, a NaN wins, as in PyTorch's max_pool2d.
 typedef int i8v __attribute__((vector_size(32)));
+// the offsets of window (row r = n * Ho + i, column j)'s four inputs, channel c0, in an NHWC map of H x W x C
+static inline void window(int64_t r, int64_t j, int64_t c0, int64_t Ho, int64_t H, int64_t W, int64_t C, int64_t* q) {
+  q[0] = ((r / Ho * H + 2 * (r % Ho)) * W + 2 * j) * C + c0; q[1] = q[0] + C; q[2] = q[0] + W * C; q[3] = q[2] + C;
+}
 std::vector<torch::Tensor> max_pool2(torch::Tensor x) {
   TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.size(1) >= 2 && x.size(2) >= 2, "max_pool2: NHWC maps of at least 2x2");
   const int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), Ho = H / 2, Wo = W / 2;
@@ -303,11 +301,10 @@ std::vector<torch::Tensor> max_pool2(torch::Tensor x) {
   at::parallel_for(0, N * Ho, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) for (int64_t j = 0; j < Wo; ++j) for (int64_t c0 = 0; c0 < C; c0 += L) {
       const int cb = (int)std::min<int64_t>(L, C - c0);
-      const float* p = X + ((r / Ho * H + 2 * (r % Ho)) * W + 2 * j) * C + c0;
-      const float* q[4] = {p, p + C, p + W * C, p + W * C + C};
-      v8 m = ld(q[0], cb); i8v k = i8v{};
+      int64_t q[4]; window(r, j, c0, Ho, H, W, C, q);
+      v8 m = ld(X + q[0], cb); i8v k = i8v{};
       for (int t = 1; t < 4; ++t) {
-        const v8 v = ld(q[t], cb);
+        const v8 v = ld(X + q[t], cb);
         const i8v take = (v > m) | (v != v);
         m = take ? v : m; k = take ? i8v{} + t : k;
       }
@@ -331,9 +328,8 @@ torch::Tensor max_pool2_backward(torch::Tensor gy, torch::Tensor win, int64_t H,
       const int64_t o = (r * Wo + j) * C + c0;
       const v8 g = ld(G + o, cb); i8v k = i8v{} - 1;
       for (int c = 0; c < cb; ++c) k[c] = I[o + c];
-      float* p = D + ((r / Ho * H + 2 * (r % Ho)) * W + 2 * j) * C + c0;
-      float* q[4] = {p, p + C, p + W * C, p + W * C + C};
-      for (int t = 0; t < 4; ++t) st(q[t], k == t ? g : v8{}, cb);
+      int64_t q[4]; window(r, j, c0, Ho, H, W, C, q);
+      for (int t = 0; t < 4; ++t) st(D + q[t], k == t ? g : v8{}, cb);
     }
   });
   return dx;
@@ -397,7 +393,7 @@ class _WinogradConv(torch.autograd.Function):
     def backward(ctx, gy):
         V, U = ctx.saved_tensors
         gn = gy.permute(0, 2, 3, 1).contiguous()
-        dxn, dM = extension().backward(gn, U.transpose(1, 2).contiguous(), ctx.needs_input_grad[0])
+        dxn, dM = extension().backward(gn, U.transpose(1, 2).contiguous(), ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         dx = dxn.permute(0, 3, 1, 2) if ctx.needs_input_grad[0] else None
         dw = weight_transform_adjoint(torch.bmm(V.transpose(1, 2), dM), *ctx.channels) if ctx.needs_input_grad[1] else None
         db = gn.sum((0, 1, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
