@@ -225,6 +225,13 @@ struct Blocks {
       for (int64_t c0 = 0; c0 < C; c0 += L) f(n, i, j, ((n - n0) * th + i) * tw + j, c0, (int)std::min<int64_t>(L, C - c0));
   }
   int64_t count(int64_t blk) const { return (std::min(N, (blk + 1) * images) - blk * images) * per_image; }
+  // f(blk, tiles in it, block rows of C channels, block rows of K channels) for every block, blocks split over threads
+  template <typename F> void run(int64_t C, int64_t K, const F& f) const {
+    at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+      std::unique_ptr<float[]> Vb(new float[36 * stride(C)]), Mb(new float[36 * stride(K)]);
+      for (int64_t blk = b0; blk < b1; ++blk) f(blk, count(blk), Vb.get(), Mb.get());
+    });
+  }
 };
 
 // [36, T, C] with rows 64 bytes off a multiple of 4 KiB, so that the 36 rows a tile touches do not share cache sets
@@ -248,15 +255,11 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor U, torch::Tens
   const Map X{x.data_ptr<float>(), H, W, C}, Y{y.data_ptr<float>(), H, W, K};
   const float* Up = U.data_ptr<float>(); const float* B = bias.numel() == K ? bias.data_ptr<float>() : nullptr;
   const int64_t SV = bl.stride(C), SM = bl.stride(K), S = keep ? V.stride(0) : 0;
-  at::parallel_for(0, bl.nblocks, 1, [&](int64_t b0, int64_t b1) {
-    std::unique_ptr<float[]> Vb(new float[36 * SV]), Mb(new float[36 * SM]);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t T = bl.count(blk);
-      bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile(X, n, i, j, c0, cb, Vb.get() + t * C + c0, SV); });
-      if (keep) rows_to(Vb.get(), SV, V.data_ptr<float>() + blk * bl.tiles * C, S, T * C);
-      for (int k = 0; k < 36; ++k) gemm_nn(Vb.get() + k * SV, C, Up + k * C * K, K, Mb.get() + k * SM, K, T, C, K);
-      bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile(Mb.get() + t * K + c0, SM, B, Y, n, i, j, c0, cb); });
-    }
+  bl.run(C, K, [&](int64_t blk, int64_t T, float* Vb, float* Mb) {
+    bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile(X, n, i, j, c0, cb, Vb + t * C + c0, SV); });
+    if (keep) rows_to(Vb, SV, V.data_ptr<float>() + blk * bl.tiles * C, S, T * C);
+    for (int k = 0; k < 36; ++k) gemm_nn(Vb + k * SV, C, Up + k * C * K, K, Mb + k * SM, K, T, C, K);
+    bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile(Mb + t * K + c0, SM, B, Y, n, i, j, c0, cb); });
   });
   return {y, V};
 }
@@ -272,16 +275,12 @@ std::vector<torch::Tensor> backward(torch::Tensor gy, torch::Tensor Ut, bool inp
   const Map G{gy.data_ptr<float>(), H, W, K}, DX{input_grad ? dx.data_ptr<float>() : nullptr, H, W, C};
   const float* Utp = Ut.data_ptr<float>();
   const int64_t SV = bl.stride(C), SM = bl.stride(K), S = weight_grad ? dM.stride(0) : 0;
-  at::parallel_for(0, bl.nblocks, 1, [&](int64_t b0, int64_t b1) {
-    std::unique_ptr<float[]> Vb(new float[36 * SV]), Mb(new float[36 * SM]);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t T = bl.count(blk);
-      bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile_adjoint(G, n, i, j, c0, cb, Mb.get() + t * K + c0, SM); });
-      if (weight_grad) rows_to(Mb.get(), SM, dM.data_ptr<float>() + blk * bl.tiles * K, S, T * K);
-      if (!input_grad) continue;
-      for (int k = 0; k < 36; ++k) gemm_nn(Mb.get() + k * SM, K, Utp + k * K * C, C, Vb.get() + k * SV, C, T, K, C);
-      bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile_adjoint(Vb.get() + t * C + c0, SV, DX, n, i, j, c0, cb); });
-    }
+  bl.run(C, K, [&](int64_t blk, int64_t T, float* Vb, float* Mb) {
+    bl.each(blk, K, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { out_tile_adjoint(G, n, i, j, c0, cb, Mb + t * K + c0, SM); });
+    if (weight_grad) rows_to(Mb, SM, dM.data_ptr<float>() + blk * bl.tiles * K, S, T * K);
+    if (!input_grad) return;
+    for (int k = 0; k < 36; ++k) gemm_nn(Mb + k * SM, K, Utp + k * K * C, C, Vb + k * SV, C, T, K, C);
+    bl.each(blk, C, [&](int64_t n, int64_t i, int64_t j, int64_t t, int64_t c0, int cb) { in_tile_adjoint(Vb + t * C + c0, SV, DX, n, i, j, c0, cb); });
   });
   return {dx, dM};
 }
