@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 
 from robstudy.core import get_device
-from robstudy.data import load_dataset
+from robstudy.datasets import load_dataset
 from robstudy.evaluate import ResultsStore, StudyRun, _evaluate_grid, build_settings, predict_logits, run_study
-from robstudy.models import build_model, zoo_grid
+from robstudy.models import build_model
+from robstudy.zoo import zoo_grid
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--study-dir", default=None)

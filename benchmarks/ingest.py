@@ -5,8 +5,17 @@ Usage: ROBSTUDY_REFERENCE=/path/to/reference-results python benchmarks/ingest.py
 """
 import statistics, sys, time, warnings
 
-from robstudy.results import (read_linefit_json, read_qa, read_robustbench, read_robustbench_corruptions, read_testbed,
-                              read_timm, reference_dir)
+import os
+from pathlib import Path
+
+from robstudy.ingest import read_linefit_json, read_qa, read_robustbench, read_robustbench_corruptions, read_testbed, read_timm
+
+
+def reference_dir():
+    "The released tables: $ROBSTUDY_REFERENCE, else ../shared/reference-results beside the repository (a development checkout)."
+    for cand in (os.environ.get("ROBSTUDY_REFERENCE"), Path(__file__).resolve().parents[2] / "shared" / "reference-results"):
+        if cand and Path(cand).is_dir(): return Path(cand)
+    return None
 
 
 def best_and_median(fn, repeats):

@@ -20,7 +20,7 @@ built before timing. On CUDA the paths use bf16 autocast and channels-last; that
 import os, re, statistics, subprocess, sys, time
 from pathlib import Path
 import torch
-from robstudy.models import zoo_grid, train_models
+from robstudy.zoo import zoo_grid, train_models
 from robstudy.batched import train_group, plan_groups
 from robstudy.data import load_digits_split
 

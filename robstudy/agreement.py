@@ -14,8 +14,8 @@ from scipy import stats
 from .fits import LinearTrend, linear_trend, transform_accuracy, inverse_transform, clip_accuracies
 
 # %% auto 0
-__all__ = ['as_predictions', 'accuracies', 'agreement_matrix', 'agreement_pairs', 'AgreementFit', 'agreement_on_the_line',
-           'confidence_scores', 'atc', 'estimator_errors']
+__all__ = ['as_predictions', 'accuracies', 'agreement_matrix', 'majority_vote', 'agreement_pairs', 'AgreementFit',
+           'agreement_on_the_line', 'confidence_scores', 'atc', 'estimator_errors']
 
 # %% ../nbs/07a_agreement.ipynb
 def as_predictions(out,            # (M, N) predicted labels, or (M, N, C) logits / probabilities
@@ -44,6 +44,16 @@ def agreement_matrix(preds  # (M, N) predicted labels (or (M, N, C) scores)
     for c in np.unique(p):  # one indicator matrix per class: agreement = sum_c I_c I_c^T / N
         ind = (p == c).astype(np.float32); out += ind @ ind.T
     return out / n
+
+# %% ../nbs/07a_agreement.ipynb
+def majority_vote(pred: np.ndarray,      # predicted labels, models × examples
+                  n_classes: int | None = None
+                 ) -> np.ndarray:
+    "The ensemble's label per example: the most frequent prediction (ties go to the smallest label)."
+    k = int(n_classes or pred.max() + 1)
+    votes = np.zeros((k, pred.shape[1]), dtype=np.int64)
+    for row in pred: votes[row, np.arange(pred.shape[1])] += 1
+    return votes.argmax(0)
 
 # %% ../nbs/07a_agreement.ipynb
 def agreement_pairs(preds_id,        # (M, N_id) labels or (M, N_id, C) scores on the ID set

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .core import Tables
+from .fits import clip_accuracies, transform_accuracy
+from .tables import Tables
 
 # %% auto 0
 __all__ = ['METHODS', 'PADJUST', 'correlations', 'correlations_by', 'partial_correlation', 'ranking_stability',
@@ -77,7 +78,6 @@ def correlations(x,                         # one metric per model (array-like)
 # %% ../nbs/07_correlation.ipynb
 def _axis(v, transform):
     if transform is None: return np.asarray(v, dtype=float)
-    from robstudy.fits import transform_accuracy, clip_accuracies
     import warnings
     v = np.asarray(v, dtype=float); ok = np.isfinite(v); out = np.full(v.shape, np.nan)
     with warnings.catch_warnings():

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .core import tensor_fingerprint
+from .core import moved, counter_uniform, tensor_fingerprint
 
 # %% auto 0
-__all__ = ['DATASETS', 'DatasetSplit', 'stratified_split', 'load_digits_split', 'colourize', 'load_dataset']
+__all__ = ['DatasetSplit', 'stratified_split', 'load_digits_split', 'colourize']
 
 # %% ../nbs/01_data.ipynb
 @dataclass
@@ -81,7 +81,6 @@ def colourize(x: torch.Tensor,            # grey images N×1×H×W in [0, 1]
               index: torch.Tensor | None = None  # global image indices (default 0..N-1)
              ) -> torch.Tensor:
     "RGB images N×3×size×size: the grey level blends a per-image background colour into a foreground colour."
-    from robstudy.core import counter_uniform
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"colourize expects grey images N×1×H×W, got shape {tuple(x.shape)}")
     if size is not None and tuple(x.shape[-2:]) != (size, size):
@@ -93,14 +92,8 @@ def colourize(x: torch.Tensor,            # grey images N×1×H×W in [0, 1]
     return bg[:, :, None, None] + (fg - bg)[:, :, None, None] * x
 
 # %% ../nbs/01_data.ipynb
-DATASETS = {"digits": load_digits_split}
-
-def load_dataset(name: str,  # a key of `DATASETS`
-                 **kwargs    # passed to the loader (e.g. test_fraction, seed)
-                ) -> DatasetSplit:
-    "Load a registered dataset split by name."
-    if name not in DATASETS:  # these modules register further datasets on import
-        import robstudy.readers, robstudy.subpopulation, robstudy.attributes  # local folders; spurious digits; shapes
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
-    return DATASETS[name](**kwargs)
+_MOVED = {
+    'DATASETS': 'robstudy.datasets',
+    'load_dataset': 'robstudy.datasets',
+}
+__getattr__ = moved(__name__, _MOVED)

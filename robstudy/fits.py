@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .core import Tables
+from .tables import Tables
 
 # %% auto 0
 __all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',

@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .fits import TrendFit, inverse_transform, transform_accuracy
+import torch
+
+from .fits import TrendFit, fit_tables, inverse_transform, setting_accuracy, transform_accuracy
+from .shifts import get_shift
+from .summary import setting_ids
+from .tables import clopper_pearson
 
 # %% auto 0
 __all__ = ['TICKS', 'LABEL_COLUMNS', 'set_style', 'accuracy_axes', 'group_palette', 'trend_intervals', 'plot_trend', 'shift_fits',
@@ -41,8 +46,6 @@ def group_palette(groups) -> dict:
 
 def trend_intervals(fit: TrendFit, tables, alpha: float = 0.05) -> pd.DataFrame:
     "Clopper-Pearson intervals of each model's ID (x) and OOD (y) accuracy in `fit`, counts pooled over its settings."
-    from robstudy.core import clopper_pearson
-    from robstudy.fits import setting_accuracy
     out = fit.per_model[["model_id"]].copy()
     for ax_, sid in (("x", fit.x_setting), ("y", fit.y_setting)):
         a = setting_accuracy(tables, sid).set_index("model_id").reindex(out.model_id)
@@ -110,8 +113,6 @@ def _grid(k: int, cols: int, w: float = 4.4, h: float = 4.0):
 
 def shift_fits(tables, id_shift: str = "clean", transform: str = "probit", baseline: str | None = None) -> dict:
     "One `TrendFit` per shift of `tables` (OOD settings of a shift pooled over severities) against the clean setting."
-    from robstudy.fits import fit_tables
-    from robstudy.summary import setting_ids
     id_setting = setting_ids(tables, shift=id_shift)[0]
     shifts = [s for s in tables.settings["shift"].unique() if s != id_shift]
     return {sh: fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline) for sh in shifts}
@@ -244,8 +245,6 @@ def plot_shift_gallery(x,                       # images N×C×H×W in [0, 1] (t
                        size: float = 1.25,      # inches per panel
                        first: int = 0):         # show x[first:first + n_images] (their index seeds the shifts)
     "Grid of shifted images: a row per shift (and image), a column per severity, titled with the shift's parameter; returns the figure."
-    import torch
-    from robstudy.shifts import get_shift
     set_style()
     x = torch.as_tensor(x)[first:first + n_images]
     names = [names] if isinstance(names, str) else list(names)

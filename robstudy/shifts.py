@@ -13,11 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import corruptions as _corruptions
 from .core import counter_normal, counter_uniform
+from .corruptions import COMMON_CORRUPTIONS, HELD_OUT_CORRUPTIONS
+from .mnist_c import MNIST_C_SPECS
 
 # %% auto 0
 __all__ = ['SHIFTS', 'check_images', 'Shift', 'check_severity', 'register_shift', 'get_shift', 'apply_shift', 'shift_table',
-           'gaussian_noise', 'gaussian_blur', 'contrast', 'rotation', 'published_name', 'shift_gallery']
+           'gaussian_noise', 'gaussian_blur', 'contrast', 'rotation', 'published_name']
 
 # %% ../nbs/02_shifts.ipynb
 def check_images(x,  # the batch to check
@@ -192,16 +195,12 @@ register_shift(Shift("rotation", "geometric", rotation, (10.0, 20.0, 30.0, 40.0,
                      source="robstudy table", description="rotation about the centre by ± the angle"));
 
 # %% ../nbs/02_shifts.ipynb
-from . import corruptions as _corruptions
-from .corruptions import COMMON_CORRUPTIONS, HELD_OUT_CORRUPTIONS
-
 for _name, _spec in _corruptions.CORRUPTION_SPECS.items():
     register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["cifar"], _spec["param"],
                          identity=_spec.get("identity"), large_table=_spec["imagenet"],
                          source="CIFAR-10-C (make_cifar_c.py)", large_source="ImageNet-C (make_imagenet_c.py, imagecorruptions)",
                          description=("held-out " if _spec.get("held_out") else "") + "corruption: " + (_spec["fn"].__doc__ or "")))
 
-from .mnist_c import MNIST_C_SPECS
 for _name, _spec in MNIST_C_SPECS.items():
     register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["table"], _spec["param"], identity=_spec.get("identity", 0.0),
                          source="MNIST-C (Mu & Gilmer 2019), graded by robstudy", description="MNIST-C: " + (_spec["fn"].__doc__ or "")))
@@ -209,17 +208,3 @@ for _name, _spec in MNIST_C_SPECS.items():
 def published_name(name: str) -> str:
     "The ImageNet-C name of a registered corruption (e.g. 'gaussian_noise_c' -> 'gaussian_noise')."
     return _corruptions.PUBLISHED_NAMES.get(get_shift(name).name, name)
-
-# %% ../nbs/02_shifts.ipynb
-def shift_gallery(x: torch.Tensor,                    # images N×C×H×W in [0, 1]
-                  names: list | None = None,          # shifts to show (default: all registered)
-                  severities: tuple = (1, 2, 3, 4, 5),
-                  image: int = 0,                     # which image of `x` to show
-                  seed: int = 0,
-                  size: float = 1.1                   # inches per panel
-                 ) -> "matplotlib.figure.Figure":
-    "A grid of one image under every shift (rows) at every severity (columns), the clean image first (`robstudy.plots.plot_shift_gallery` draws it)."
-    from robstudy.plots import plot_shift_gallery
-    check_images(x)
-    if not 0 <= image < len(x): raise ValueError(f"image={image} is out of range: x holds {len(x)} images")
-    return plot_shift_gallery(x, list(SHIFTS) if names is None else list(names), severities, seed=seed, first=image, size=size)

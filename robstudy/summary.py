@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .core import Tables
+from .tables import Tables
 from .correlation import correlations
 from .fits import TrendFit, fit_tables, transform_accuracy
 

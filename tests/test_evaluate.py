@@ -27,7 +27,8 @@ def test_progress_off_a_terminal_is_a_few_lines(tmp_path):
 
 
 def test_predictions_are_stored_without_pickles(tmp_path):
-    from robstudy.evaluate import ResultsStore, prediction_matrix, run_study
+    from robstudy.evaluate import ResultsStore, run_study
+    from robstudy.store import prediction_matrix
     r = run_study({**STUDY, "store_predictions": True}, folder=tmp_path, progress=False)
     store = ResultsStore(tmp_path)
     mids, sid = r.tables.models.model_id.tolist(), r.tables.settings.setting_id[0]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robstudy.core import Tables
+from robstudy.tables import Tables
 from robstudy.fits import bootstrap_trend, fit_tables, fit_tables_multi_id, linear_trend
 
 

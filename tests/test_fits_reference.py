@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robstudy.core import Tables
+from robstudy.tables import Tables
 from robstudy.fits import effective_robustness, fit_tables, linear_trend
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,8 +1,11 @@
 "Bad zoo input is refused before training; every family's checkpoint round-trips without pickles."
 import pytest
 import torch
-from robstudy.models import (zoo_grid, train_models, train_model, save_checkpoint, load_checkpoint, CheckpointError,
-                             FAMILIES, RECIPES, MODEL_DEFAULTS)
+from robstudy.zoo import zoo_grid, train_models
+from robstudy.training import train_model, MODEL_DEFAULTS
+from robstudy.checkpoints import save_checkpoint, load_checkpoint, CheckpointError
+from robstudy.models import FAMILIES
+from robstudy.recipes import RECIPES
 
 X, Y = torch.rand(60, 1, 8, 8), torch.arange(60) % 10
 BASE = dict(family="mlp", width=8, depth=1, epochs=1, train_fraction=1.0, recipe="erm", seed=0, lr=0.01, batch_size=32, weight_decay=0.0)

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from robstudy.core import Tables
-from robstudy.results import IngestError, ingest, ingest_into
+from robstudy.tables import Tables
+from robstudy.ingest import IngestError, ingest, ingest_into
 
 GOOD = "model,val,imagenet-r\nresnet50,76.13,36.2\nalexnet,56.52,\n"
 CASES = [  # (file text, reader kwargs, line, column, words in the message)

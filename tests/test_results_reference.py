@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robstudy.results import (merge_tables, prefix_settings, read_linefit_json, read_qa, read_robustbench,
-                              read_robustbench_corruptions, read_testbed, read_timm, reference_dir)
+from robstudy.ingest import merge_tables, prefix_settings, read_linefit_json, read_qa, read_robustbench, read_robustbench_corruptions, read_testbed, read_timm
+
+from conftest import reference_dir
 
 REF = reference_dir()
 pytestmark = pytest.mark.skipif(REF is None, reason="no reference-results folder (set ROBSTUDY_REFERENCE)")

@@ -10,7 +10,7 @@ FASHION = Path(os.environ.get("ROBSTUDY_FASHION_MNIST", "/usr/share/datasets/fas
 
 @pytest.mark.skipif(not (FASHION / "t10k-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 def test_fashion_mnist():
-    from robstudy.data import load_dataset
+    from robstudy.datasets import load_dataset
     d = load_dataset("fashion_mnist")
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
     assert np.bincount(d.y_test.numpy()).tolist() == [1000] * 10

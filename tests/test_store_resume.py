@@ -47,7 +47,7 @@ def _counts(out):
 
 
 def _tables(folder):
-    from robstudy.core import Tables
+    from robstudy.tables import Tables
     return Tables.load(Path(folder) / "tables")
 
 
@@ -129,8 +129,9 @@ def test_two_workers_at_once(tmp_path_factory):
 
 
 def test_torn_checkpoints_are_retrained(reference, tmp_path):
-    from robstudy.evaluate import ResultsStore, run_study
-    run_study(STUDY, folder=tmp_path, progress=False)
+    from robstudy.store import ResultsStore
+    rc, _, err = _run(tmp_path)
+    assert rc == 0, err
     store = ResultsStore(tmp_path)
     a, b = reference.models.model_id[:2]
     st = store.model_stem(a).with_suffix(".safetensors")
@@ -138,19 +139,21 @@ def test_torn_checkpoints_are_retrained(reference, tmp_path):
     store.model_stem(b).with_suffix(".json").unlink()                 # weights present, json missing
     for m in (a, b):
         for p in store.eval_path(m, "x").parent.glob("*.json"): p.unlink()
-    r = run_study(STUDY, folder=tmp_path, progress=False)
-    assert (r.trained, r.evaluated) == (2, 2 * N_SETTINGS)
-    _same_tables(r.tables, reference)
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    assert (_counts(out)[0], _counts(out)[2]) == (2, 2 * N_SETTINGS), out
+    _same_tables(_tables(tmp_path), reference)
 
 
 def test_stale_lock_of_a_dead_worker_is_broken(reference, tmp_path):
-    from robstudy.evaluate import ResultsStore, run_study
+    from robstudy.store import ResultsStore
     import socket
     store = ResultsStore(tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"]); dead.wait()
     for m in reference.models.model_id:
         store.lock(m).path.parent.mkdir(parents=True, exist_ok=True)
         store.lock(m).path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "time": time.time()}))
-    r = run_study(STUDY, folder=tmp_path, progress=False)
-    assert r.trained == N_MODELS
-    _same_tables(r.tables, reference)
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    assert _counts(out)[0] == N_MODELS, out
+    _same_tables(_tables(tmp_path), reference)
