@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
 ARGS ?=
 
-.PHONY: install study report course test test-notebooks test-pytest bench clean-runs
+.PHONY: install study report course test test-notebooks test-pytest bench clean-runs published
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,9 @@ bench: install
 
 clean-runs:
 	rm -rf runs
+
+# rebuild the published tables shipped in robstudy/published_tables/ from a folder of the released files
+# (laid out as robstudy.published.PUBLISHED records them): make published ROBSTUDY_REFERENCE=/path/to/reference-results
+published: install
+	@test -n "$(ROBSTUDY_REFERENCE)" || { echo "set ROBSTUDY_REFERENCE to the folder of released files"; exit 2; }
+	$(BIN)/python -c "import sys; from robstudy.published import build_published; build_published(sys.argv[1], 'robstudy/published_tables')" "$(ROBSTUDY_REFERENCE)"

@@ -23,7 +23,7 @@ setuptools.setup(
     python_requires=">=" + cfg["min_python"],
     packages=setuptools.find_packages(include=["robstudy", "robstudy.*"]),
     include_package_data=True,
-    package_data={"robstudy": ["conf/**/*.yaml", "conf/*.yaml", "templates/**/*"]},
+    package_data={"robstudy": ["conf/**/*.yaml", "conf/*.yaml", "templates/**/*", "published_tables/*/*"]},
     install_requires=requirements,
     extras_require={"dev": dev_requirements},
     entry_points={"console_scripts": console_scripts, "nbdev": [f"{cfg['lib_name']}={cfg['lib_name']}._modidx:d"]},

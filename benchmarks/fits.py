@@ -2,7 +2,7 @@
 
 Vectorized numpy (robstudy.fits.bootstrap_trend) vs a loop of statsmodels OLS fits over the same
 resamples (timed on a subset, extrapolated). Prints the figures; asserts nothing about time.
-Run: ROBSTUDY_REFERENCE=/work/shared/reference-results python benchmarks/fits.py
+Run: ROBSTUDY_REFERENCE=/path/to/reference-results python benchmarks/fits.py (default: ../shared/reference-results)
 """
 import os
 import time
@@ -19,7 +19,7 @@ N_BOOT, N_LOOP, SEED = 10_000, 500, 0
 
 def reference_dir():
     repo = Path(__file__).resolve().parents[1]
-    for p in (os.environ.get("ROBSTUDY_REFERENCE"), repo.parent / "shared" / "reference-results", "/work/shared/reference-results"):
+    for p in (os.environ.get("ROBSTUDY_REFERENCE"), repo.parent / "shared" / "reference-results"):
         if p and (Path(p) / "timm" / "results-imagenet.csv").exists(): return Path(p)
     raise SystemExit("reference results not found: set ROBSTUDY_REFERENCE")
 

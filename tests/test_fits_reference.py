@@ -14,13 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 X, Y = "val", "imagenetv2-matched-frequency-format-val"
 
 
-def reference_dir():
-    "ROBSTUDY_REFERENCE, else <repo>/../shared/reference-results, else /work/shared/reference-results, else None."
-    for p in (os.environ.get("ROBSTUDY_REFERENCE"), REPO.parent / "shared" / "reference-results", "/work/shared/reference-results"):
-        if p and (Path(p) / "imagenet_testbed" / "robustness_top1s.csv").exists():
-            return Path(p)
-    return None
-
+from conftest import reference_dir
 
 REF = reference_dir()
 pytestmark = pytest.mark.skipif(REF is None, reason="reference results absent (set ROBSTUDY_REFERENCE)")
