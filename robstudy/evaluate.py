@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -28,9 +30,36 @@ from .tables import Tables, with_intervals
 from .zoo import train_models, zoo_grid
 
 # %% auto 0
-__all__ = ['EVAL_VERSION', 'build_settings', 'setting_images', 'predict_logits', 'expected_calibration_error',
-           'worst_group_accuracy', 'classification_metrics', 'Progress', 'StudyRun', 'run_study', 'collect_tables',
+__all__ = ['STUDY_NAME', 'EVAL_VERSION', 'check_study_name', 'check_shifts', 'build_settings', 'setting_images', 'uses_amp',
+           'evaluation_precision', 'predict_logits', 'expected_calibration_error', 'worst_group_accuracy',
+           'classification_metrics', 'Progress', 'StudyRun', 'table_problem', 'run_study', 'collect_tables',
            'evaluate_edits']
+
+# %% ../nbs/04a_evaluate.ipynb
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+def check_study_name(name) -> str:
+    "`name` if it is a plain study name (letters, digits, `_`, `-`, `.`; 1-64 characters, no leading dot); else a ValueError."
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"study.name={name!r} is not a plain name: expected 1-64 letters, digits, '_', '-' or '.', "
+                         f"starting with a letter or digit (it names the folders runs/<name> and reports/<name>)")
+    return name
+
+# %% ../nbs/04a_evaluate.ipynb
+def check_shifts(sh: dict) -> tuple:
+    "The (names, severities, seed) of a study's `shifts` config, every value checked; a ValueError naming the first bad one."
+    if not isinstance(sh, dict): raise ValueError(f"shifts={sh!r}: expected a mapping with names, severities and seed")
+    names, sevs, seed = sh.get("names"), sh.get("severities", [1, 2, 3, 4, 5]), sh.get("seed", 0)
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"shifts.names={names!r}: expected a non-empty list of shift names (robstudy shifts lists them)")
+    for n in names: get_shift(n)   # an unknown name is an error naming the valid ones
+    if not isinstance(sevs, (list, tuple)) or not sevs:
+        raise ValueError(f"shifts.severities={sevs!r}: expected a non-empty list of severities in [0, 5], e.g. [1, 3, 5]")
+    for v in sevs:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 5:
+            raise ValueError(f"shifts.severities contains {v!r}: each severity must be a number in [0, 5]")
+    if isinstance(seed, bool) or not isinstance(seed, int): raise ValueError(f"shifts.seed={seed!r}: expected an integer")
+    return list(names), tuple(float(v) for v in sevs), int(seed)
 
 # %% ../nbs/04a_evaluate.ipynb
 EVAL_VERSION = 2  # bump when what an evaluation record holds, or how it is computed, changes
@@ -62,13 +91,22 @@ def setting_images(ds: DatasetSplit, setting) -> torch.Tensor:
     return get_shift(setting["shift"])(ds.x_test, setting["severity"], seed=int(setting["seed"]))
 
 # %% ../nbs/04a_evaluate.ipynb
+def uses_amp(device, amp: bool | None = None) -> bool:
+    "Whether evaluation on `device` runs in bf16 autocast: by default on CUDA devices only (never on a CPU)."
+    dev = torch.device(device)
+    return (dev.type == "cuda") if amp is None else bool(amp and dev.type == "cuda")
+
+def evaluation_precision(device, amp: bool | None = None) -> dict:
+    "The device type and precision an evaluation runs in: recorded in every evaluation record."
+    return {"device": torch.device(device).type, "precision": "bf16" if uses_amp(device, amp) else "fp32"}
+
 def predict_logits(model, x: torch.Tensor, batch_size: int = 4096, device="cpu",
                    amp: bool | None = None,   # bf16 autocast; default: on for CUDA devices only
                    on_device: bool = False    # keep the logits on `device` (default: return them on the CPU)
                   ) -> torch.Tensor:
     "Logits of `model` on `x`, computed in batches on `device`, returned as float32."
     dev = torch.device(device)
-    amp = (dev.type == "cuda") if amp is None else (amp and dev.type == "cuda")
+    amp = uses_amp(dev, amp)
     out = []
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         for i in range(0, len(x), batch_size):
@@ -161,7 +199,7 @@ def _grid_key(mids, settings, store_predictions: bool) -> str:
     return stable_hash({"models": sorted(mids), "settings": sorted(settings.setting_id), "preds": bool(store_predictions)})
 
 def _finished(store: ResultsStore, mids, settings, key: str, store_predictions: bool):
-    "The current tables if they were consolidated from this very grid and every record is present, else None."
+    "The current tables if they were consolidated from this very grid, every record is present and they validate; else None."
     link = store.root/"tables"
     try: meta = read_json(link/"meta.json")
     except (FileNotFoundError, ValueError): return None
@@ -169,28 +207,54 @@ def _finished(store: ResultsStore, mids, settings, key: str, store_predictions: 
     sids = set(settings.setting_id)
     if any(not sids <= got for got in store.done(mids).values()): return None
     if store_predictions and any(not sids <= got for got in store.done(mids, "preds").values()): return None
-    if not all((store.root/"model_meta"/f"{m}.json").exists() for m in mids): return None
-    try: return Tables.load(link)
-    except (FileNotFoundError, OSError, ValueError): return None
+    if store.damaged_models(mids): return None
+    try: tables = Tables.load(link).validate()
+    except (FileNotFoundError, OSError, ValueError) as e:
+        print(f"{link}: the consolidated tables fail their checks ({e}); rebuilding them from the records", file=sys.stderr)
+        return None
+    problem = table_problem(tables, mids, sids)
+    if problem:
+        print(f"{link}: the consolidated tables fail their checks ({problem}); rebuilding them from the records", file=sys.stderr)
+        return None
+    return tables
+
+def table_problem(tables: Tables, mids, sids) -> str | None:
+    "What makes consolidated tables unfit to reuse for the grid `mids` × `sids` (beyond `Tables.validate`), or None."
+    ev = tables.evals
+    if set(tables.models.model_id) != set(mids) or set(tables.settings.setting_id) != set(sids): return "another grid"
+    if len(ev) != len(mids) * len(sids): return f"{len(ev)} eval rows for {len(mids)} x {len(sids)} pairs"
+    bad = ev[(ev.correct > ev.n) | ((ev.accuracy - ev.correct / ev.n).abs() > 1e-9)]
+    if len(bad): return f"eval row {bad.index[0]} has correct={bad.correct.iloc[0]}, n={bad.n.iloc[0]}, accuracy={bad.accuracy.iloc[0]}"
+    return None
+
+def _cached_data(cache: Path) -> dict | None:
+    "The cached name and fingerprint of the study's data, or None (a damaged cache file is removed: it is rebuilt)."
+    if not cache.exists(): return None
+    try:
+        c = read_json(cache)
+        if isinstance(c.get("name"), str) and isinstance(c.get("fingerprint"), str): return c
+    except (OSError, ValueError, AttributeError): pass
+    print(f"{cache}: damaged; rebuilding it (the data is fingerprinted again)", file=sys.stderr)
+    cache.unlink(missing_ok=True)
+    return None
 
 def run_study(cfg: dict,                # composed study config (plain dict): study, data, zoo, shifts, device, paths
               folder=None,              # results folder (default: <paths.runs>/<study.name>)
-              progress: bool = True,    # progress: tqdm bars in a terminal, a few lines elsewhere
+              progress: bool = True,    # progress: tqdm bars in a terminal, a line every few seconds elsewhere
               batch_size: int = 4096    # evaluation batch size
              ) -> StudyRun:
     "Train the zoo and evaluate every model on every setting, reusing everything already stored."
     t0 = time.perf_counter()
-    folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/cfg["study"]["name"])
+    name = check_study_name(cfg["study"]["name"])
+    folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/name)
     store = ResultsStore(folder)
     keep_preds = bool(cfg.get("store_predictions", False))
-    sh = cfg["shifts"]
-    names, sevs, sseed = list(sh["names"]), tuple(sh.get("severities", (1, 2, 3, 4, 5))), int(sh.get("seed", 0))
-    for name in names: get_shift(name)   # fail on unknown names before any work
-    cfgs = zoo_grid(cfg["zoo"])          # validates families, recipes, fractions
+    names, sevs, sseed = check_shifts(cfg["shifts"])   # every value checked before any work
+    cfgs = zoo_grid(cfg["zoo"])                         # validates families, recipes, fractions
     data_cfg = {k: v for k, v in cfg["data"].items() if k != "name"}
     cache = _data_cache_path(folder, cfg["data"])
-    if cache.exists():                   # the nothing-to-do path: no data loading at all
-        c = read_json(cache)
+    c = _cached_data(cache)
+    if c is not None:                    # the nothing-to-do path: no data loading at all
         settings = _settings_frame(c["name"], c["fingerprint"], names, sevs, sseed)
         mids = [model_id(x, c["fingerprint"]) for x in cfgs]
         tables = _finished(store, mids, settings, _grid_key(mids, settings, keep_preds), keep_preds)
@@ -202,21 +266,27 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     fp = ds.fingerprint()
     settings = build_settings(ds, names, sevs, sseed)
     mids = [model_id(c, fp) for c in cfgs]
+    sids = settings.setting_id.tolist()
+    records, damaged = store.read_evals(mids, sids)
+    for path, problem in damaged:      # a record is derived from a model and a setting: recompute it
+        print(f"{path}: {problem}; recomputing it", file=sys.stderr)
+        path.unlink(missing_ok=True)
     done = store.done(mids)
     pdone = store.done(mids, "preds") if keep_preds else None
-    todo = {m: [s for s in settings.setting_id if s not in done[m] or (keep_preds and s not in pdone[m])] for m in mids}
-    run = StudyRun(tables=None, folder=folder, reused=sum(len(settings) - len(v) for v in todo.values()))
+    todo = {m: [s for s in sids if s not in done[m] or (keep_preds and s not in pdone[m])] for m in mids}
+    run = StudyRun(tables=None, folder=folder, reused=sum(len(sids) - len(v) for v in todo.values()))
     models = _models_for(store, cfgs, mids, [i for i, m in enumerate(mids) if todo[m]], ds, device, run, progress)
-    for i, m in enumerate(mids):  # metadata rows of models whose checkpoint exists but whose row does not
-        if not (store.root/"model_meta"/f"{m}.json").exists():
-            rec = load_checkpoint(store.model_stem(m))[1]
-            store.put_model(m, _model_row(cfgs[i], rec))
+    for i in map(mids.index, store.damaged_models(mids)):  # rows missing or damaged: rebuilt from the checkpoint's record
+        if (store.root/"model_meta"/f"{mids[i]}.json").exists(): print(f"model_meta/{mids[i]}.json: damaged; rebuilding it", file=sys.stderr)
+        try: rec = load_checkpoint(store.model_stem(mids[i]))[1]
+        except CheckpointError:          # the checkpoint is gone too: train the model again
+            models.update(_models_for(store, cfgs, mids, [i], ds, device, run, progress)); rec = load_checkpoint(store.model_stem(mids[i]))[1]
+        store.put_model(mids[i], _model_row(cfgs[i], rec))
     _evaluate_grid(store, ds.to(device), settings, mids, models, todo, device, run, progress, keep_preds, batch_size)
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
         if FileLock(p)._stale(): p.unlink(missing_ok=True)
     atomic_write_json(folder/"settings.json", settings.to_dict("records"))
-    meta = {"study": cfg["study"]["name"], "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds),
-            "eval_version": EVAL_VERSION}
+    meta = {"study": name, "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds), "eval_version": EVAL_VERSION}
     run.tables = collect_tables(store, mids, settings, meta=meta)
     store.save_tables(run.tables)
     atomic_write_json(cache, {"name": ds.name, "fingerprint": fp})
@@ -242,11 +312,15 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
     g = ds.meta.get("groups_train")   # data with groups (e.g. digits_spurious): GroupDRO trains on them
     g = None if g is None else torch.as_tensor(g)
     bar = Progress(len(pending), "train", progress)
+    told, waiting_since = {}, None
     while pending:
         held, progressed = [], False
         for i in list(pending):   # take every model no other worker is training
             lock = store.lock(mids[i])
-            if not lock.acquire(): continue   # another worker is training it: come back later
+            if not lock.acquire():   # another worker is training it: come back later, and say so now and then
+                if time.monotonic() - told.get(i, -1e9) > 60:
+                    print(f"waiting for model {mids[i]}: {lock.holder()}", file=sys.stderr); told[i] = time.monotonic()
+                continue
             try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1; lock.release()
             except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
@@ -259,8 +333,9 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             store.put_model(mids[i], _model_row(cfgs[i], info))
             models[mids[i]] = model; run.trained += 1
             lock.release(); pending.remove(i); bar.update(1); progressed = True
-        try:   # the held models train together, so train_models can fuse those that share an architecture (or run them side by side)
-            if held: train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g, on_model=keep)
+        try:   # fused groups are planned from the whole zoo (`companions`), so a model trains with the same others whichever are pending
+            if held: train_models([cfgs[i] for i, _ in held], ds.x_train, ds.y_train, ds.n_classes, device=device, g=g, on_model=keep,
+                                  companions=cfgs)
         finally:
             for _, lock in held: lock.release()
         if pending and not progressed: time.sleep(0.2)
@@ -281,7 +356,7 @@ def _evaluate_grid(store, ds, settings, mids, models, todo, device, run, progres
             if keep_preds:
                 prob, pred = logits.softmax(1).max(1)
                 store.put_predictions(m, s.setting_id, pred.cpu().numpy(), prob.cpu().numpy(), ds.y_test.cpu().numpy())
-            store.put_eval({"model_id": m, "setting_id": s.setting_id, **metrics})
+            store.put_eval({"model_id": m, "setting_id": s.setting_id, **metrics, **evaluation_precision(device)})
             _crash_point("eval")
             run.evaluated += 1; bar.update(1)
     bar.close()
@@ -291,9 +366,17 @@ def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta
     models = store.models(mids)
     missing = sorted(set(mids) - set(models.get("model_id", [])))
     if missing: raise FileNotFoundError(f"{store.root}/model_meta: no metadata row for model(s) {missing[:5]}; re-run the study")
-    ev = store.evals(mids)
-    ev = ev[ev.setting_id.isin(settings.setting_id)].sort_values(["model_id", "setting_id"], ignore_index=True)
-    return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), with_intervals(ev), meta=meta or {}).validate()
+    recs, damaged = store.read_evals(mids, settings.setting_id.tolist())
+    if damaged: raise ValueError(f"{damaged[0][0]}: {damaged[0][1]}; re-run the study to recompute it")
+    ev = pd.DataFrame(recs).sort_values(["model_id", "setting_id"], ignore_index=True)
+    meta = dict(meta or {})
+    kinds = sorted({f"{d}/{p}" for d, p in zip(ev.get("device", pd.Series(["unknown"] * len(ev))).fillna("unknown"),
+                                              ev.get("precision", pd.Series(["unknown"] * len(ev))).fillna("unknown"))})
+    meta["evaluated_on"] = kinds
+    if len(kinds) > 1:
+        meta["mixed_precision"] = True
+        print(f"note: this study's records were computed on {', '.join(kinds)}: accuracies may differ in the last digits between them", file=sys.stderr)
+    return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), with_intervals(ev), meta=meta).validate()
 
 # %% ../nbs/04a_evaluate.ipynb
 def evaluate_edits(models: dict,               # model_id -> trained model (in eval mode)

@@ -22,19 +22,27 @@ from .core import atomic_write_bytes, atomic_write_json, read_json
 from .tables import Tables
 
 # %% auto 0
-__all__ = ['FileLock', 'ResultsStore', 'prediction_matrix']
+__all__ = ['FileLock', 'eval_record_problem', 'ResultsStore', 'prediction_matrix']
 
 # %% ../nbs/04_store.ipynb
-def _pid_alive(pid: int) -> bool:
-    "Whether process `pid` exists on this host and is not a zombie."
+def _process_start(pid: int) -> str | None:
+    "When process `pid` of this host started (clock ticks since boot, from /proc), or None where that is not known."
+    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError): return None
+
+def _pid_alive(pid: int, start: str | None = None) -> bool:
+    "Whether process `pid` runs on this host (not a zombie) and, given its recorded `start`, is still that process."
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
-    except PermissionError: return True
-    try: return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except PermissionError: pass
+    try:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z": return False
     except (OSError, IndexError): return True
+    return start is None or _process_start(pid) in (None, start)   # another start time: the pid was reused
 
+# %% ../nbs/04_store.ipynb
 class FileLock:
-    "An exclusive lock file holding its owner's host, pid and start time; stale locks are broken."
+    "An exclusive lock file holding its owner's host, pid, process start and time; stale locks are broken."
     def __init__(self, path, stale_after: float = 6 * 3600):
         self.path, self.stale_after, self.held = Path(path), stale_after, False
 
@@ -49,10 +57,16 @@ class FileLock:
                 except FileNotFoundError: pass
                 for p in self.path.parent.glob(f".{self.path.name}.*.stale"): p.unlink(missing_ok=True)
                 continue
-            with os.fdopen(fd, "w") as f: json.dump({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}, f)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()), "time": time.time()}, f)
             self.held = True
             return True
         return False
+
+    def owner(self) -> dict | None:
+        "The lock's record (host, pid, start, time), or None when it is free or unreadable."
+        try: return json.loads(self.path.read_text())
+        except (OSError, ValueError): return None
 
     def _stale(self) -> bool:
         try: rec, age = json.loads(self.path.read_text()), time.time() - self.path.stat().st_mtime
@@ -61,7 +75,18 @@ class FileLock:
             try: return time.time() - self.path.stat().st_mtime > 30
             except FileNotFoundError: return True
         if age > self.stale_after: return True
-        return rec.get("host") == socket.gethostname() and not _pid_alive(int(rec.get("pid", -1)))
+        if rec.get("host") != socket.gethostname(): return False   # another host's process: it cannot be checked from here
+        return not _pid_alive(int(rec.get("pid", -1)), rec.get("start"))
+
+    def holder(self) -> str:
+        "Who holds the lock, since when, and how to clear it if that process is gone: a line for the user."
+        rec = self.owner()
+        if rec is None: return f"{self.path} (unreadable; it is broken 30 s after its last change)"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.get("time", 0)))
+        mins = (time.time() - rec.get("time", time.time())) / 60
+        where = "this host" if rec.get("host") == socket.gethostname() else f"host {rec.get('host')!r}"
+        return (f"locked by process {rec.get('pid')} on {where} since {since} ({mins:.0f} min); if no robstudy process runs "
+                f"there any more, delete {self.path} (a lock is broken by itself after {self.stale_after / 3600:g} h)")
 
     def release(self):
         if self.held: self.path.unlink(missing_ok=True); self.held = False
@@ -79,6 +104,21 @@ def _crash_point(name: str):
     _FAULTS[name] = _FAULTS.get(name, 0) + 1
     if _FAULTS[name] >= int(k or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+# %% ../nbs/04_store.ipynb
+def eval_record_problem(rec,           # one evaluation record (a parsed JSON object)
+                        mid: str,      # the model id its file name says
+                        sid: str       # the setting id its file name says
+                       ) -> str | None:
+    "What is wrong with an evaluation record (ids that contradict its file name, impossible counts), or None."
+    if not isinstance(rec, dict): return "not a JSON object"
+    if rec.get("model_id") != mid or rec.get("setting_id") != sid:
+        return f"its ids ({rec.get('model_id')!r}, {rec.get('setting_id')!r}) contradict its file name"
+    n, c, a = rec.get("n"), rec.get("correct"), rec.get("accuracy")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, c)) or n <= 0: return f"n={n!r}, correct={c!r} are not counts"
+    if not 0 <= c <= n: return f"correct={c} is outside [0, n={n}]"
+    if not isinstance(a, (int, float)) or abs(a - c / n) > 1e-9: return f"accuracy={a!r} is not correct/n = {c / n:.6g}"
+    return None
 
 # %% ../nbs/04_store.ipynb
 class ResultsStore:
@@ -121,15 +161,41 @@ class ResultsStore:
         with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in ("pred", "prob", "y")}
 
     def evals(self, model_ids=None) -> pd.DataFrame:
-        "All evaluation records (optionally only of `model_ids`)."
+        "All evaluation records (optionally only of `model_ids`); damaged ones raise (see `read_evals`)."
         folders = [self.root/"evals"/m for m in model_ids] if model_ids is not None else sorted((self.root/"evals").glob("*"))
         recs = [read_json(p) for f in folders if f.exists() for p in sorted(f.glob("*.json"))]
         return pd.DataFrame(recs)
 
+    def read_evals(self, mids: list, sids: list) -> tuple:
+        "The records of `mids` × `sids` that exist: (records, damaged), damaged = [(path, what is wrong)] for files to recompute."
+        want, recs, damaged = set(sids), [], []
+        for m in mids:
+            for s in sorted(self.done([m])[m] & want):
+                p = self.eval_path(m, s)
+                try: r = read_json(p)
+                except (OSError, ValueError) as e: damaged.append((p, f"unreadable ({type(e).__name__})")); continue
+                problem = eval_record_problem(r, m, s)
+                if problem: damaged.append((p, problem))
+                else: recs.append(r)
+        return recs, damaged
+
     def models(self, model_ids=None) -> pd.DataFrame:
-        "Metadata rows of stored models (optionally only of `model_ids`)."
+        "Metadata rows of stored models (optionally only of `model_ids`); unreadable rows are left out (see `damaged_models`)."
         paths = [self.root/"model_meta"/f"{m}.json" for m in model_ids] if model_ids is not None else sorted((self.root/"model_meta").glob("*.json"))
-        return pd.DataFrame([read_json(p) for p in paths if p.exists()])
+        rows = []
+        for p in paths:
+            try: rows.append(read_json(p))
+            except (OSError, ValueError): pass
+        return pd.DataFrame(rows)
+
+    def damaged_models(self, mids: list) -> list:
+        "The ids of `mids` whose metadata row is missing or unreadable (it is rebuilt from the checkpoint's record)."
+        bad = []
+        for m in mids:
+            try: ok = read_json(self.root/"model_meta"/f"{m}.json").get("model_id") == m
+            except (OSError, ValueError, AttributeError): ok = False
+            if not ok: bad.append(m)
+        return bad
 
     def save_tables(self, tables: Tables, keep_seconds: float = 600) -> Path:
         "Write `tables` as a new version and atomically point `<root>/tables` at it; returns the link."

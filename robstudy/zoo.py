@@ -65,7 +65,8 @@ def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
                  progress=None,          # optional callable(done, total) after each model
                  g: torch.Tensor | None = None,  # optional group labels (GroupDRO)
                  batched="auto",         # 'auto' (fuse on a GPU), True (fuse every batchable group) or False (one by one)
-                 on_model=None           # optional callable(position, model, info) as each model finishes (to save it at once)
+                 on_model=None,          # optional callable(position, model, info) as each model finishes (to save it at once)
+                 companions: list | None = None  # the whole zoo `cfgs` is part of: fused groups are planned from it
                 ) -> list:
     "Train every config; returns [(model, info), ...] in the order of `cfgs`."
     in_shape = tuple(x.shape[1:])
@@ -77,10 +78,17 @@ def train_models(cfgs: list,             # model configs (as from `zoo_grid`)
         done += 1
         if on_model: on_model(i, *out[i])
         if progress: progress(done, len(cfgs))
-    for members in plan_groups(cfgs, in_shape, n_classes, device, batched):
-        if len(members) > 1:
-            for i, (m, inf) in zip(members, train_group([cfgs[i] for i in members], x, y, n_classes, device=device)): finish(i, m, inf)
+    where = {stable_hash(c): i for i, c in enumerate(cfgs)}
+    zoo = list(companions) if companions is not None else list(cfgs)
+    keys = [stable_hash(c) for c in zoo]
+    zoo += [c for c in cfgs if stable_hash(c) not in set(keys)]; keys = [stable_hash(c) for c in zoo]
+    for members in plan_groups(zoo, in_shape, n_classes, device, batched):
+        wanted = [(j, where[keys[j]]) for j in members if keys[j] in where]
+        if not wanted: continue
+        if len(members) > 1:   # the whole group trains, so each model's numbers never depend on which others were asked for
+            trained = train_group([zoo[j] for j in members], x, y, n_classes, device=device)
+            for j, i in wanted: finish(i, *trained[members.index(j)])
         else:
-            m, inf = train_model(cfgs[members[0]], x, y, n_classes, device=device, g=g)
-            finish(members[0], m, {**inf, "batched": 1})
+            m, inf = train_model(cfgs[wanted[0][1]], x, y, n_classes, device=device, g=g)
+            finish(wanted[0][1], m, {**inf, "batched": 1})
     return out

@@ -71,7 +71,7 @@ def reference(tmp_path_factory):
 
 # crash points: after the 2nd checkpoint (lock held, metadata row not yet written), after the 1st, 7th and last
 # eval record, with the tables written but not yet renamed into place, and just before the link is swapped
-@pytest.mark.parametrize("kill_at", ["train:2", "eval:1", "eval:7", f"eval:{N_MODELS * N_SETTINGS}", "tables:1", "swap:1"])
+@pytest.mark.parametrize("kill_at", ["train:2", "train:3", "eval:1", "eval:7", f"eval:{N_MODELS * N_SETTINGS}", "tables:1", "swap:1"])
 def test_sigkill_then_rerun_gives_the_same_tables(reference, tmp_path, kill_at):
     rc, out, err = _run(tmp_path, kill_at=kill_at)
     assert rc == -signal.SIGKILL, (rc, out, err)
@@ -157,3 +157,79 @@ def test_stale_lock_of_a_dead_worker_is_broken(reference, tmp_path):
     assert rc == 0, err
     assert _counts(out)[0] == N_MODELS, out
     _same_tables(_tables(tmp_path), reference)
+
+
+def test_damaged_tables_are_rebuilt_not_reused(reference, tmp_path):
+    "A no-op re-run checks the consolidated tables: duplicated rows and an accuracy of 1.7 are rebuilt from the records."
+    rc, _, err = _run(tmp_path)
+    assert rc == 0, err
+    evals = tmp_path / "tables" / "evals.parquet"
+    ev = pd.read_parquet(evals)
+    bad = pd.concat([ev, ev.iloc[:3]], ignore_index=True)
+    bad.loc[0, "accuracy"] = 1.7
+    evals.write_bytes(bad.to_parquet(index=False))
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    assert "fail their checks" in err and "rebuilding them from the records" in err, err
+    _same_tables(_tables(tmp_path), reference)
+
+
+def test_impossible_and_truncated_records_are_named_and_recomputed(reference, tmp_path):
+    from robstudy.store import ResultsStore
+    rc, _, err = _run(tmp_path)
+    assert rc == 0, err
+    store = ResultsStore(tmp_path)
+    m, sids = reference.models.model_id[0], reference.settings.setting_id.tolist()
+    p0, p1 = store.eval_path(m, sids[0]), store.eval_path(m, sids[1])
+    rec = json.loads(p0.read_text()); p0.write_text(json.dumps({**rec, "correct": rec["n"] + 5}))   # correct > n
+    p1.write_text(p1.read_text()[:25])                                                            # truncated
+    (tmp_path / "tables").unlink()   # so the run cannot take the no-op path
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    assert f"{p0}: correct=" in err and f"{p1}: unreadable" in err and err.count("recomputing it") == 2, err
+    assert _counts(out)[2] == 2, out
+    _same_tables(_tables(tmp_path), reference)
+
+
+def test_damaged_derived_files_are_rebuilt(reference, tmp_path):
+    "A truncated data cache, a truncated model_meta row and a truncated record do not block later runs, even when the grid changes."
+    rc, _, err = _run(tmp_path)
+    assert rc == 0, err
+    cache = next((tmp_path / ".cache").glob("data-*.json"))
+    cache.write_text(cache.read_text()[:10])
+    meta = next((tmp_path / "model_meta").glob("*.json"))
+    meta.write_text(meta.read_text()[:10])
+    rec = next((tmp_path / "evals").glob("*/*.json"))
+    rec.write_text(rec.read_text()[:10])
+    rc, out, err = _run(tmp_path)
+    assert rc == 0, err
+    assert f"{cache}: damaged; rebuilding it" in err and f"model_meta/{meta.stem}.json: damaged; rebuilding it" in err, err
+    _same_tables(_tables(tmp_path), reference)
+    grown = {**STUDY, "shifts": {**STUDY["shifts"], "severities": [1, 3, 5]}}
+    next((tmp_path / "evals").glob("*/*.json")).write_text("{")
+    rc, out, err = _run(tmp_path, grown)
+    assert rc == 0, err
+    assert "recomputing it" in err
+
+
+def test_a_lock_from_another_host_is_reported_while_waiting(tmp_path):
+    "A lock naming a process that cannot be checked (another host) makes the run wait, and say for what and how to clear it."
+    from robstudy.checkpoints import model_id
+    from robstudy.datasets import load_dataset
+    from robstudy.zoo import zoo_grid
+    fp = load_dataset("digits", test_fraction=0.3, seed=0).fingerprint()
+    mid = model_id(zoo_grid(STUDY["zoo"])[0], fp)
+    lock = tmp_path / "locks" / f"{mid}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"host": "elsewhere.example", "pid": 1, "time": time.time() - 120}))
+    p = _start(tmp_path)
+    err, t0 = "", time.time()
+    while "waiting for model" not in err and time.time() - t0 < 120:
+        line = p.stderr.readline()
+        if not line: break
+        err += line
+    assert f"waiting for model {mid}: locked by process 1 on host 'elsewhere.example'" in err and f"delete {lock}" in err, err
+    lock.unlink()                            # what the message says to do
+    out, rest = p.communicate(timeout=300)
+    assert p.returncode == 0, err + rest
+    assert _counts(out)[0] == N_MODELS
