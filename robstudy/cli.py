@@ -12,19 +12,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from .config import config_dict   # also registers the config schema hydra merges every study onto
 from .core import atomic_write_json, get_device
 
 # %% auto 0
-__all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'config_dict', 'do_run', 'report_parameters', 'do_report', 'do_study',
-           'do_shifts', 'main', 'course_dir', 'do_course']
+__all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run', 'report_parameters', 'do_report', 'do_study', 'do_shifts', 'main',
+           'course_dir', 'do_course']
 
 # %% ../nbs/10_cli.ipynb
-def config_dict(cfg: DictConfig) -> dict:
-    "The composed config as plain, resolved python (what papermill and the engine take)."
-    d = OmegaConf.to_container(cfg, resolve=True)
-    d.pop("hydra", None)
-    return d
-
 def do_run(cfg: dict) -> "StudyRun":
     "Run a study (train the zoo, evaluate every setting) and print what was done."
     from robstudy.evaluate import run_study
@@ -51,8 +46,9 @@ def _print_record(r: dict, out: Path):
 
 def do_report(cfg: dict) -> list:
     "Run the study's report notebooks with papermill, render HTML, rebuild the index; returns the records."
+    from robstudy.evaluate import check_study_name
     from robstudy.reports import check_parameters, report_notebook, run_report, write_index
-    name = cfg["study"]["name"]
+    name = check_study_name(cfg["study"]["name"])   # a plain name, before any folder is made from it
     study_dir = Path(cfg["paths"]["runs"])/name
     if not (study_dir/"tables"/"evals.parquet").exists():
         raise SystemExit(f"no results for study {name!r} in {study_dir}: run `robstudy run study={name}` first")

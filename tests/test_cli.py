@@ -65,12 +65,19 @@ def test_report_renders_offline_html(study):
     ("shifts=nope", "Available options in 'shifts'"),
     ("shifts.names=[fog9]", "unknown shift 'fog9'; expected one of"),
     ("zoo.families=[vit9]", "unknown model family 'vit9'"),
+    ("zoo.seed=[0,1]", "zoo.seed"),                                   # a typo'd key (the schema knows zoo.seeds)
+    ("repot.force=true", "repot"),
+    ("study.name=../../x", "study.name='../../x' is not a plain name"),
+    ("study.name=/tmp/abs", "is not a plain name"),
+    ("shifts.severities=[]", "shifts.severities=[]"),
+    ("shifts.severities=[true]", "shifts.severities contains True"),
 ])
 def test_bad_names_fail_with_choices(tmp_path, override, expect):
     r = run_robstudy("run", override, "device=cpu", cwd=tmp_path)
     assert r.returncode != 0
     assert expect in r.stdout + r.stderr, r.stdout + r.stderr
     assert not (tmp_path / "runs/digits/models").exists(), "nothing may be trained before the names are checked"
+    assert not [p for p in tmp_path.parent.iterdir() if p.name == "x"] and not (tmp_path / "runs").exists(), "nothing is written"
 
 
 def test_report_before_run_is_an_error(tmp_path):
@@ -86,7 +93,7 @@ def test_failed_report_is_marked_failed(study, tmp_path):
         nbformat.v4.new_code_cell("raise RuntimeError('the data went missing')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbs / "boom.ipynb")
-    r = run_robstudy("report", *TINY, f"+report.dir={nbs}", "report.notebooks=[boom]", cwd=study["dir"])
+    r = run_robstudy("report", *TINY, f"report.dir={nbs}", "report.notebooks=[boom]", cwd=study["dir"])
     assert r.returncode != 0
     out = study["dir"] / "reports/digits"
     assert not (out / "boom.html").exists() and (out / "boom.failed.ipynb").exists()
