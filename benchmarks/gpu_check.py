@@ -136,7 +136,7 @@ def build_wheels(dest: Path = WHEELS, anchor: Path | None = None, python_version
 
 # ------------------------------------------------------------------------------------------------------ the steps
 class Step:
-    "What a step process knows: the options, and where its result goes (rewritten with every `save`)."
+    "What a step process knows: the options, and where its result goes (rewritten with every `save`; `skipped=reason` skips the step)."
     def __init__(self, name: str, a):
         self.name, self.dry, self.device, self.out, self.scratch = name, a.dry, a.device, Path(a.out), Path(a.scratch)
         self.wheels = Path(a.wheels_dir)
@@ -272,8 +272,8 @@ def step_tests(s: Step):
             if report.when == "call" or report.outcome != "passed":
                 tests.append(dict(test=report.nodeid.split("::", 1)[-1], outcome=report.outcome, when=report.when,
                                   seconds=round(report.duration, 2), message=report.longreprtext[-2000:] if report.failed else ""))
-                s.save(tests=tests, passed=sum(t["outcome"] == "passed" for t in tests),
-                       failed=sum(t["outcome"] == "failed" for t in tests), skipped=sum(t["outcome"] == "skipped" for t in tests))
+                s.save(tests=tests, n_passed=sum(t["outcome"] == "passed" for t in tests),
+                       n_failed=sum(t["outcome"] == "failed" for t in tests), n_skipped=sum(t["outcome"] == "skipped" for t in tests))
     s.save(device=os.environ.get("ROBSTUDY_TEST_DEVICE"), size=os.environ.get("ROBSTUDY_TEST_SIZE"), tests=[])
     rc = pytest.main([str(ROOT / "tests" / "test_gpu.py"), "-m", "gpu", "-v", "-p", "no:cacheprovider", "-rfE", "--durations=8",
                       "--basetemp", str(s.scratch / "pytest")], plugins=[Recorder()])

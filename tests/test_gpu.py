@@ -4,7 +4,8 @@ bf16 evaluation agrees with fp32, a run killed and resumed gives the same tables
 The device is $ROBSTUDY_TEST_DEVICE (default: cuda when there is a GPU). Without a GPU and without that variable the
 tests are skipped: on a CPU they run inside the GPU check's dry run (`make gpu-check DRY=1`, which `make test` runs
 through tests/test_gpu_check.py), so they run once. $ROBSTUDY_TEST_SIZE picks the sizes: `full` (the default on a GPU:
-the default zoo, every severity) or `tiny` (the default elsewhere: a few images, models and severities)."""
+the default zoo, every severity) or `tiny` (the default elsewhere: a few images, models and severities, and no report,
+which tests/test_cli.py renders on the CPU)."""
 import json
 import os
 import signal
@@ -183,6 +184,8 @@ def test_killed_and_resumed_gives_the_same_tables(reference, tmp_path, kill_at):
     pd.testing.assert_frame_equal(a.evals, b.evals)
 
 
+@pytest.mark.skipif(not FULL, reason="tiny (a CPU): tests/test_cli.py renders a report through `robstudy report` on the CPU; "
+                                      "a kernel costs the dry run seconds")
 def test_report_executes_on_the_device(reference):
     "The shift gallery report applies the study's shifts on the configured device, in its papermill kernel."
     r = _robstudy("report", *STUDY, "report.notebooks=[shift_gallery]", cwd=reference)

@@ -25,7 +25,8 @@ def test_dry_run_records_every_step(tmp_path):
     for n, s in steps.items():
         if n != "install": assert (out / s["log"]).is_file() and s["seconds"] >= 0 and s["result"], n
     tests = steps["tests"]["result"]
-    assert tests["passed"] >= 30 and tests["failed"] == 0 and tests["device"] == "cpu" and tests["size"] == "tiny"
+    assert tests["n_passed"] >= 30 and tests["n_failed"] == 0 and tests["device"] == "cpu" and tests["size"] == "tiny"
+    assert len(tests["tests"]) == tests["n_passed"] + tests["n_skipped"] and all(t["seconds"] >= 0 for t in tests["tests"])
     assert "python -m robstudy study device=cpu" in steps["study"]["result"]["command"]
     assert (out / "study" / "tables" / "evals.parquet").is_file() and (out / "study" / "reports" / "index.html").is_file()
     for name, f in summary["figures"].items():   # every figure measured (the dry run's values mean nothing, so no verdict)
