@@ -63,7 +63,7 @@ WHEELS_LIMIT = 64 * 2**20                         # what one device call may car
 
 TOTAL_S = 240  # the whole check on a GPU
 # step: (budget on a GPU in s, budget in the dry run in s); the GPU budgets add up to TOTAL_S
-STEPS = {"install": (20, 120), "env": (10, 60), "tests": (75, 300), "study": (60, 180),
+STEPS = {"install": (15, 120), "env": (20, 60), "tests": (70, 300), "study": (60, 180),
          "bench_zoo": (30, 120), "bench_corruptions": (15, 120), "bench_eval": (15, 120), "bench_timm": (15, 120)}
 FIGURES = {  # name: (step, result key, target, 'min' (at least) or 'max' (at most), what it is)
     "fused_zoo_vs_loop": ("bench_zoo", "fused_vs_anchor_loop", 10.0, "min", "fused zoo training / the anchor's plain per-model loop"),
@@ -275,7 +275,7 @@ def step_tests(s: Step):
                 s.save(tests=tests, n_passed=sum(t["outcome"] == "passed" for t in tests),
                        n_failed=sum(t["outcome"] == "failed" for t in tests), n_skipped=sum(t["outcome"] == "skipped" for t in tests))
     s.save(device=os.environ.get("ROBSTUDY_TEST_DEVICE"), size=os.environ.get("ROBSTUDY_TEST_SIZE"), tests=[])
-    rc = pytest.main([str(ROOT / "tests" / "test_gpu.py"), "-m", "gpu", "-v", "-p", "no:cacheprovider", "-rfE", "--durations=8",
+    rc = pytest.main([str(ROOT / "tests" / "test_gpu.py"), "-m", "gpu", "-v", "-p", "no:cacheprovider", "-p", "no:faulthandler", "-rfE", "--durations=8",
                       "--basetemp", str(s.scratch / "pytest")], plugins=[Recorder()])
     s.save(exit_code=int(rc))
     if rc: raise SystemExit(f"pytest exited with {int(rc)}")
@@ -439,10 +439,13 @@ def _log_to(path: Path):
 
 def run_steps(names: list, a) -> int:
     "Run steps one after the other in this process, each into logs/<step>.log, leaving results/<step>.status.json."
+    import faulthandler
     import traceback
-    failed = 0
+    failed, deadline = 0, time.monotonic() + float(a.budget)
     for name in names:
         _log_to(Path(a.out) / "logs" / f"{name}.log")
+        # where it hangs: every thread's stack into the log just before the driver kills this process at its budget
+        faulthandler.dump_traceback_later(max(1.0, deadline - time.monotonic() - 2.0), exit=False)
         s, t0 = Step(name, a), time.monotonic()
         try:
             STEP_FUNCTIONS[name](s)
@@ -452,6 +455,7 @@ def run_steps(names: list, a) -> int:
             traceback.print_exc()
             status, error = "failed", f"{type(e).__name__}: {e}"[-2000:]
         print(f"{name}: {status} in {time.monotonic() - t0:.1f} s", flush=True)
+        faulthandler.cancel_dump_traceback_later()
         _write_json(Path(a.out) / "results" / f"{name}.status.json", dict(status=status, error=error, seconds=round(time.monotonic() - t0, 1)))
         failed += status == "failed"
     return 1 if failed else 0
@@ -472,7 +476,7 @@ def _tail(path: Path, chars: int) -> str:
     except FileNotFoundError: return ""
 
 
-def _record(rec: dict, name: str, out: Path, rc, budget: float):
+def _record(rec: dict, name: str, out: Path, rc, budget: float, started: float):
     "Fill a step's summary record from its status file, result and log (a step without a status file was killed or crashed)."
     st = out / "results" / f"{name}.status.json"
     res, log = out / "results" / f"{name}.json", out / "logs" / f"{name}.log"
@@ -481,8 +485,9 @@ def _record(rec: dict, name: str, out: Path, rc, budget: float):
         status = json.loads(st.read_text())
         rec.update(status=status["status"], seconds=status["seconds"])
         if status.get("error"): rec["error"] = status["error"]
-    elif rc is None: rec.update(status="timeout", reason=f"killed at its budget of {budget:.0f} s")
-    else: rec.update(status="failed", reason=f"its process ended with exit code {rc} before the step finished")
+    elif rc is None: rec.update(status="timeout", reason=f"killed at its budget of {budget:.0f} s", seconds=round(time.monotonic() - started, 1))
+    else: rec.update(status="failed", reason=f"its process ended with exit code {rc} before the step finished",
+                     seconds=round(time.monotonic() - started, 1))
     if (rec["result"] or {}).get("skipped"): rec["reason"] = rec["result"]["skipped"]
     rec["log"] = str(log.relative_to(out)) if log.exists() else None
     rec["log_tail"] = _tail(log, 600 if rec["status"] in ("ok", "skipped") else 4000)
@@ -545,6 +550,7 @@ def run_check(a) -> int:
                "--device", a.device, "--budget", str(budget), "--wheels-dir", a.wheels_dir, *(["--dry"] if a.dry else [])]
         env = _step_env(a, scratch, installed and group != ["install"])
         t0, rc, seen = time.monotonic(), None, set()
+        t_step = t0
         with open(out / "logs" / f"process-{group[0]}.log", "w") as f:
             p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
             while rc is None:
@@ -554,7 +560,7 @@ def run_check(a) -> int:
                         os.killpg(p.pid, signal.SIGKILL); p.wait(); break
                 new = [n for n in group if n not in seen and (out / "results" / f"{n}.status.json").exists()]
                 for n in new:   # a step of the group finished: record it now
-                    seen.add(n); _record(summary["steps"][n], n, out, rc, budget)
+                    seen.add(n); _record(summary["steps"][n], n, out, rc, budget, t_step); t_step = time.monotonic()
                     nxt = next((m for m in group if m not in seen), None)
                     if nxt: summary["steps"][nxt]["status"] = "running"
                     write()
@@ -562,11 +568,10 @@ def run_check(a) -> int:
         try:
             for n in group:     # what the process left unfinished (killed at its budget, or crashed)
                 if n not in seen:
-                    _record(summary["steps"][n], n, out, rc, budget)
+                    _record(summary["steps"][n], n, out, rc, budget, t_step)
                     print(f"[{time.monotonic() - t_start:6.1f}s] {n}: {summary['steps'][n]['status']}", flush=True)
         finally:
-            if rc is not None and (out / "logs" / f"process-{group[0]}.log").stat().st_size == 0:
-                (out / "logs" / f"process-{group[0]}.log").unlink()
+            if (out / "logs" / f"process-{group[0]}.log").stat().st_size == 0: (out / "logs" / f"process-{group[0]}.log").unlink()
         if "install" in group: installed = SITE.is_dir()
         write()
     summary["finished"] = _now(); write()
