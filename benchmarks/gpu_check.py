@@ -10,7 +10,8 @@ downloads here every wheel it lacks (CPython 3.12, manylinux x86-64, with their 
 antlr4-python3-runtime is built from its source archive) into `.whl/`, with the anchor script `anchor_zoo.py` the
 zoo benchmark compares against; the check installs what the machine lacks from there into `.gpu-site/` and puts it
 on PYTHONPATH, and runs robstudy as `python -m robstudy`. Its steps, each in its own process with its own time budget
-(a step that fails or runs out of time is recorded with its log's tail, and the next one runs):
+(plus what the steps before it left unused; a step that fails or runs out of time is recorded with its log's tail,
+and with every thread's stack when it hung, and the next one runs):
 
   install            pip install --no-index --no-deps --target .gpu-site the wheels whose package the machine lacks
                      (or has at a version another wheel's requirement excludes)
@@ -26,9 +27,10 @@ on PYTHONPATH, and runs robstudy as `python -m robstudy`. Its steps, each in its
 
 Everything goes to $OUT when set (else gpu-check/ in the repository, or --out): summary.json, rewritten after every
 step (so a run cut short still says what it measured), logs/<step>.log, results/<step>.json, study/ (the study's
-reports and tables). The dry run takes the device `cpu`, tiny sizes, installs nothing, skips the anchor (minutes on a
-CPU: the zoo's baseline is robstudy's own one-by-one loop there) and stands a small robstudy ResNet in for timm when
-timm is missing. Its figures mean nothing; it exists so that this script cannot rot between GPU windows.
+reports and tables). The dry run takes the device `cpu`, tiny sizes, runs every step in one process, installs nothing
+(`--install` does: a rehearsal in an environment that lacks the packages), skips the anchor (minutes on a CPU: the zoo's
+baseline is robstudy's own one-by-one loop there), renders no report and stands a small robstudy ResNet in for timm
+when timm is missing. Its figures mean nothing; it exists so that this script cannot rot between GPU windows.
 """
 from __future__ import annotations
 
@@ -281,8 +283,8 @@ def step_tests(s: Step):
     if rc: raise SystemExit(f"pytest exited with {int(rc)}")
 
 
-# the dry run's study: two models, two settings, no report notebook (the tests' report test runs one: a kernel costs
-# seconds of imports on a small CPU)
+# the dry run's study: two models, two settings, no report notebook (a kernel costs seconds of imports on a small CPU;
+# tests/test_cli.py renders reports on the CPU)
 DRY_STUDY = ["zoo=tiny", "zoo.families=[logreg]", "zoo.epochs=[1]", "shifts.names=[gaussian_noise]", "shifts.severities=[1]",
              "report.notebooks=[]"]
 
@@ -298,8 +300,8 @@ def step_study(s: Step):
         out, _ = p.communicate(timeout=max(1.0, s.left() - 8))   # leave time to copy what there is
     except subprocess.TimeoutExpired:
         p.kill(); out, _ = p.communicate()
-        s.save(timed_out=True)
     seconds = time.perf_counter() - t0
+    if p.returncode == -signal.SIGKILL: s.save(killed_after_s=round(seconds, 1))   # ran out of its budget: no time to report
     print(out)
     lines = out.splitlines()
     summary = next((l for l in lines if " models × " in l and " settings: " in l), None)
@@ -309,8 +311,8 @@ def step_study(s: Step):
     records = {f.name.split(".")[0]: {k: r.get(k) for k in ("status", "seconds", "error")}
                for f in sorted((work / "reports" / "digits").glob("*.record.json")) for r in [json.loads(f.read_text())]}
     run = re.search(r"in ([\d.]+)s ->", summary or "")
-    s.save(seconds=round(seconds, 2), exit_code=p.returncode, summary=summary, run_seconds=float(run.group(1)) if run else None,
-           reports=records, copied_to=str(dest))
+    s.save(seconds=None if "killed_after_s" in s.result else round(seconds, 2), exit_code=p.returncode, summary=summary,
+           run_seconds=float(run.group(1)) if run else None, reports=records, copied_to=str(dest))
     if p.returncode: raise SystemExit(f"python -m robstudy study exited with {p.returncode}")
 
 
