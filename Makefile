@@ -2,6 +2,7 @@
 #   make study   create .venv, install, run the default study, render its report (prints the report's path)
 #   make course  render the course's lessons into reports/course/ (ARGS="--quick 01 02" for some, quickly)
 #   make test    create .venv, install, run every test (nbdev_test over the notebooks, then pytest)
+#   make gpu-wheels  put into .whl/ what a GPU machine without a package index lacks (then, there: make gpu-check)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
 ARGS ?=
 
-.PHONY: install study report course test test-notebooks test-pytest bench clean-runs published
+.PHONY: install study report course test test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +39,7 @@ test: install
 	ROBSTUDY_NBDEV_TESTED=$$passed $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=12 tests
 
 bench: install
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/*.py; do [ $$b = benchmarks/gpu_check.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean-runs:
 	rm -rf runs
@@ -48,3 +49,19 @@ clean-runs:
 published: install
 	@test -n "$(ROBSTUDY_REFERENCE)" || { echo "set ROBSTUDY_REFERENCE to the folder of released files"; exit 2; }
 	$(BIN)/python -c "import sys; from robstudy.published import build_published; build_published(sys.argv[1], 'robstudy/published_tables')" "$(ROBSTUDY_REFERENCE)"
+
+# The GPU check (benchmarks/gpu_check.py; README "GPU check"). Here, with a package index: `make gpu-wheels` fills .whl/
+# (the wheels the GPU machine lacks, and the anchor's zoo script, ANCHOR=...). On the GPU machine, whose python has torch:
+# `make gpu-check` (writes to $$OUT, else gpu-check/). `make gpu-check DRY=1`: the same steps on this CPU at tiny sizes.
+ANCHOR ?= ../shared/bench/anchor_zoo.py
+GPU_PYTHON ?= python3
+gpu-wheels: install
+	$(BIN)/python benchmarks/gpu_check.py --wheels --anchor $(ANCHOR)
+
+ifdef DRY
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py --dry
+else
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py
+endif

@@ -26,6 +26,27 @@ def benchmark_images(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     return colourize(x, size=size, seed=seed), src
 
 
+def corruption_seconds(x: torch.Tensor,       # images N×C×H×W in [0, 1], on the device to measure
+                       names,                  # registered shift names
+                       batch: int,             # images per call
+                       severities=range(1, 6),
+                       on_done=None            # optional callable(name, seconds) as each shift finishes
+                      ) -> dict:
+    "Seconds each shift takes over `x` at every severity, in batches of `batch` (CUDA synchronized around each)."
+    from robstudy.shifts import get_shift
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    per = {}
+    for name in names:
+        s = get_shift(name)
+        sync(); t0 = time.perf_counter()
+        for sev in severities:
+            for i in range(0, len(x), batch):
+                s(x[i:i + batch], sev, seed=0, index=torch.arange(i, min(i + batch, len(x)), device=x.device))
+        sync(); per[name] = time.perf_counter() - t0
+        if on_done: on_done(name, per[name])
+    return per
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000); ap.add_argument("--threads", type=int, default=2)
@@ -38,16 +59,10 @@ def main():
     x = x.to(a.device)
     names = [s for s in COMMON_CORRUPTIONS if not a.only or s in a.only.split(",")]
     print(f"images: {a.n} x {tuple(x.shape[1:])} from {src}; device {a.device}; torch threads {a.threads}; batch {a.batch}")
-    sync = (lambda: torch.cuda.synchronize()) if a.device.startswith("cuda") else (lambda: None)
     get_shift(names[0])(x[:8], 1)  # warm-up
-    per, total = {}, 0.0
-    for name in names:
-        s = get_shift(name); t0 = time.perf_counter()
-        for sev in range(1, 6):
-            for i in range(0, a.n, a.batch):
-                s(x[i:i + a.batch], sev, seed=0, index=torch.arange(i, min(i + a.batch, a.n), device=x.device))
-        sync(); per[name] = time.perf_counter() - t0; total += per[name]
-        print(f"  {name:18s} {per[name]:7.2f} s  {5 * a.n / per[name]:10.0f} images/s", flush=True)
+    per = corruption_seconds(x, names, a.batch, on_done=lambda name, sec: print(
+        f"  {name:18s} {sec:7.2f} s  {5 * a.n / sec:10.0f} images/s", flush=True))
+    total = sum(per.values())
     n_img = 5 * a.n * len(names)
     ours = n_img / total
     print(f"robstudy: {len(names)} corruptions x 5 severities x {a.n} images = {n_img} images in {total:.1f} s -> {ours:.0f} images/s")
