@@ -59,10 +59,8 @@ def bare_forward(model, x, dev, batch_size=4096, reps=3):
 
 def study_config(overrides=()):
     "The default study's composed config (with hydra `overrides`), as plain python."
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-    with initialize_config_module(config_module="robstudy.conf", version_base="1.3"):
-        return OmegaConf.to_container(compose(config_name="config", overrides=list(overrides)), resolve=True)
+    from robstudy.config import compose
+    return compose(overrides)
 
 
 def grid_vs_forward(dev, overrides=(), batch_size=4096) -> dict:

@@ -110,10 +110,8 @@ def test_fused_training_equals_one_by_one():
 
 
 def _study_config(overrides):
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-    with initialize_config_module(config_module="robstudy.conf", version_base="1.3"):
-        return OmegaConf.to_container(compose(config_name="config", overrides=list(overrides)), resolve=True)
+    from robstudy.config import compose
+    return compose(overrides)
 
 
 def test_bf16_evaluation_agrees_with_fp32():
