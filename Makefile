@@ -3,6 +3,7 @@
 #   make course  render the course's lessons into reports/course/ (ARGS="--quick 01 02" for some, quickly)
 #   make test    create .venv, install, run every test (nbdev_test over the notebooks, then pytest)
 #   make gpu-wheels  put into .whl/ what a GPU machine without a package index lacks (then, there: make gpu-check)
+#   make docs    render every notebook (chapters executed, the course, the report notebooks) into an offline site in _docs/
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
 ARGS ?=
 
-.PHONY: install study report course test test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
+.PHONY: install study report course docs test test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ report: install
 
 course: install
 	$(BIN)/robstudy course $(ARGS)
+
+# the chapters run as nbdev_test runs them (IN_TEST=1) and the lessons in quick mode; DOCS_QUICK=0 for the full size
+DOCS_QUICK ?= 1
+docs: install
+	$(BIN)/python -c 'from robstudy.reports import build_docs; build_docs("nbs", "_docs", quick=bool($(DOCS_QUICK)), strict=True)'
+	@echo "docs: _docs/index.html"
 
 # nbdev_test runs every notebook's tests; pytest then skips its per-notebook cases if they all passed
 # (so each notebook runs once), and re-runs them, to list the failures in its summary, if they did not

@@ -9,22 +9,34 @@ import html
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
+import urllib.parse
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from xml.etree import ElementTree
+
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import MISTUNE_V3, IPythonRenderer, MarkdownWithMath, MathInlineParser
 
 import robstudy
 from .core import atomic_write_json, atomic_write_text, read_json, stable_hash
 
 # %% auto 0
-__all__ = ['PROVENANCE_PACKAGES', 'TEMPLATES', 'RUNNER_KEYS', 'git_commit', 'package_versions', 'provenance',
-           'provenance_markdown', 'reports_dir', 'report_notebook', 'check_parameters', 'render_html', 'content_hash',
-           'source_hash', 'report_inputs', 'run_report', 'write_index']
+__all__ = ['PROVENANCE_PACKAGES', 'MATHML_NS', 'MATHML_ELEMENTS', 'MATHML_ATTRIBUTES', 'TEMPLATES', 'RUNNER_KEYS',
+           'DOCS_SKIP_FLAGS', 'DOCS_SECTIONS', 'git_commit', 'package_versions', 'provenance', 'provenance_markdown',
+           'reports_dir', 'report_notebook', 'check_parameters', 'latex_to_mathml', 'MathMLRenderer',
+           'DollarMathInlineParser', 'markdown_to_html', 'OfflineHTMLExporter', 'render_html', 'content_hash',
+           'source_hash', 'report_inputs', 'kernel_config', 'run_report', 'write_index', 'notebook_title',
+           'docs_notebook', 'execute_notebook', 'build_docs']
 
 # %% ../nbs/09_reports.ipynb
 PROVENANCE_PACKAGES = ("robstudy", "torch", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "seaborn",
@@ -124,17 +136,102 @@ def check_parameters(nb_path, params: dict) -> dict:
     return params
 
 # %% ../nbs/09_reports.ipynb
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+MATHML_ELEMENTS = frozenset("""math semantics annotation mrow mi mn mo ms mtext mspace msup msub msubsup mfrac msqrt mroot
+    mover munder munderover mmultiscripts mprescripts none mtable mtr mtd mlabeledtr mstyle mpadded mphantom menclose
+    merror""".split())                              # presentation MathML: what a formula may be built of
+MATHML_ATTRIBUTES = frozenset("""xmlns display mathvariant stretchy fence separator accent accentunder form largeop
+    movablelimits symmetric lspace rspace minsize maxsize linethickness width height depth linebreak columnalign
+    rowalign columnspacing rowspacing columnlines rowlines frame framespacing displaystyle scriptlevel notation
+    columnspan rowspan bevelled encoding""".split())  # presentation attributes (no href, style or event handlers)
+_MATHML_ARITY = {"mfrac": 2, "mroot": 2, "msup": 2, "msub": 2, "mover": 2, "munder": 2, "msubsup": 3, "munderover": 3}
+
+def _mathml_markup(el) -> str:
+    "Write the parsed MathML element `el` out again, allowing only MathML elements and attributes; raises ValueError."
+    tag = el.tag.split("}")[-1]
+    if tag not in MATHML_ELEMENTS: raise ValueError(f"<{tag}> is not a MathML element")
+    bad = sorted(k for k in el.attrib if k.split("}")[-1] not in MATHML_ATTRIBUTES)
+    if bad: raise ValueError(f"attribute(s) {bad} of <{tag}> are not allowed")
+    if tag in _MATHML_ARITY and len(el) != _MATHML_ARITY[tag]:
+        raise ValueError(f"<{tag}> needs {_MATHML_ARITY[tag]} operands, got {len(el)}")
+    if tag in ("mi", "mo") and re.fullmatch(r"\\[A-Za-z]+", (el.text or "").strip()):
+        raise ValueError(f"unknown command {el.text.strip()}")
+    attrs = "".join(f' {k.split("}")[-1]}="{html.escape(v)}"' for k, v in el.attrib.items())
+    if tag == "math": attrs = f' xmlns="{MATHML_NS}"' + attrs
+    inner = html.escape(el.text or "", quote=False) + "".join(_mathml_markup(c) + html.escape(c.tail or "", quote=False) for c in el)
+    return f"<{tag}{attrs}>{inner}</{tag}>"
+
+def latex_to_mathml(tex: str,              # a formula, without its $ delimiters
+                    display: bool = False  # display (block) math, else inline
+                   ) -> str:
+    "MathML markup for the LaTeX formula `tex` (latex2mathml, then checked); raises ValueError when it cannot be converted."
+    from latex2mathml.converter import convert
+    try: out = convert(tex, display="block" if display else "inline")
+    except Exception as e: raise ValueError(f"latex2mathml cannot convert {tex!r}: {type(e).__name__} {e}".rstrip()) from None
+    try: tree = ElementTree.fromstring(re.sub(r"&(?!#?\w+;)", "&amp;", out))   # latex2mathml leaves a bare '&' as is
+    except ElementTree.ParseError as e: raise ValueError(f"latex2mathml gave malformed MathML for {tex!r}: {e}") from None
+    try: return _mathml_markup(tree)
+    except ValueError as e: raise ValueError(f"cannot convert {tex!r} to MathML: {e}") from None
+
+# %% ../nbs/09_reports.ipynb
+class MathMLRenderer(IPythonRenderer):
+    "nbconvert's markdown renderer, with every formula converted to MathML."
+    def _math(self, tex, display, source):
+        try: return latex_to_mathml(tex, display)
+        except ValueError as e:
+            warnings.warn(f"{e}; left as text", stacklevel=2)
+            return self.escape_html(source)
+
+    def inline_math(self, body): return self._math(body, False, f"${body}$")
+    def block_math(self, body): return self._math(body, True, f"$${body}$$")
+    def latex_environment(self, name, body):
+        env = f"\\begin{{{name}}}{body}\\end{{{name}}}"
+        return self._math(env, True, env)
+
+    def heading(self, text, level, **attrs):
+        if "<math" not in text: return super().heading(text, level, **attrs)
+        h = f"h{int(level)}"
+        if self.exclude_anchor_links: return f"<{h}>{text}</{h}>\n"
+        plain = html.unescape(re.sub(r"<[^>]*>", "", text)).strip()
+        link = html.escape(urllib.parse.quote(plain.replace(" ", "-"), safe="?/:@!$&'()*+,;="))   # as nbconvert's anchors
+        return f'<{h} id="{link}">{text}<a class="anchor-link" href="#{link}">{self.anchor_link_text}</a></{h}>\n'
+
+# %% ../nbs/09_reports.ipynb
+class DollarMathInlineParser(MathInlineParser):
+    "nbconvert's inline math parser with pandoc's rule for `$...$`, so that amounts of money stay text."
+    INLINE_MATH_TEX = r"(?s:(?<![$\\])\$(?=[^\s$])(?P<math_inline_tex>(?:[^$\\]|\\.)+?)(?<=[^\s\\])\$(?![$\d]))"
+    if MISTUNE_V3: SPECIFICATION = {**MathInlineParser.SPECIFICATION, "inline_math_tex": INLINE_MATH_TEX}
+
+def markdown_to_html(source: str,         # markdown, with $...$ and $$...$$ formulas
+                     escape: bool = False,  # escape HTML written in the markdown (else it passes, as in Jupyter)
+                     **renderer             # options of nbconvert's IPythonRenderer (embed_images, path, attachments, ...)
+                    ) -> str:
+    "HTML for markdown `source`, its formulas as MathML."
+    inline = DollarMathInlineParser(hard_wrap=False) if MISTUNE_V3 else None
+    return MarkdownWithMath(renderer=MathMLRenderer(escape=escape, **renderer), inline=inline).render(source)
+
+# %% ../nbs/09_reports.ipynb
+class OfflineHTMLExporter(HTMLExporter):
+    "nbconvert's HTML exporter with robstudy's offline template and formulas rendered as MathML."
+    @pass_context
+    def markdown2html(self, context, source):
+        cell = context.get("cell", {})
+        return markdown_to_html(source, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                                **self.lexer_options)
+
+# %% ../nbs/09_reports.ipynb
 TEMPLATES = Path(robstudy.__file__).parent/"templates"
 
 def render_html(nb_path,                 # an executed notebook
                 html_path,               # where the HTML goes (written atomically)
                 show_code: bool = False  # keep code cells (hidden by default)
                ) -> Path:
-    "Render a notebook to self-contained offline HTML (no code by default)."
+    "Render a notebook to self-contained offline HTML, math as MathML (no code by default)."
     import nbformat
-    from nbconvert import HTMLExporter
-    exp = HTMLExporter(template_name="robstudy_offline", extra_template_basedirs=[str(TEMPLATES)],
-                       exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    exp = OfflineHTMLExporter(template_name="robstudy_offline", extra_template_basedirs=[str(TEMPLATES)],
+                              exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     body, _ = exp.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
     return atomic_write_text(html_path, body)
 
@@ -178,6 +275,15 @@ def report_inputs(nb_path, params: dict, show_code: bool = False) -> dict:
             "robstudy": source_hash(), "show_code": bool(show_code)}
 
 # %% ../nbs/09_reports.ipynb
+def kernel_config():
+    "traitlets config for the kernels robstudy starts: CurveZMQ transport encryption where jupyter_client and pyzmq offer it."
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+    if "transport_encryption" not in KernelManager.class_traits() or not zmq.has("curve"): return Config()
+    return Config({"KernelManager": {"transport_encryption": "auto"}})   # 'auto': keys for kernels that declare curve
+
+# %% ../nbs/09_reports.ipynb
 def run_report(name: str,                 # report notebook name (nbs/reports/<name>.ipynb)
                parameters: dict,          # plain-python parameters (e.g. OmegaConf.to_container(cfg, resolve=True))
                out_dir,                   # the study's report folder, e.g. reports/digits
@@ -212,7 +318,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         if stale.exists(): stale.unlink()    # nothing of an older run may pass for this one
     try:
         pm.execute_notebook(str(nb), str(running), parameters=params, kernel_name=kernel, execution_timeout=timeout,
-                            progress_bar=False, cwd=str(out_dir))
+                            progress_bar=False, cwd=str(out_dir), config=kernel_config())
         os.replace(running, out_dir/f"{name}.ipynb")
         render_html(out_dir/f"{name}.ipynb", out_dir/f"{name}.html", show_code=show_code)
         record.update(status="ok", html=f"{name}.html", notebook=f"{name}.ipynb",
@@ -264,3 +370,188 @@ def write_index(root) -> Path:
             f"<th>duration</th><th>seed</th><th>device</th><th>commit</th><th>versions</th><th>parameters</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table></body></html>")
     return atomic_write_text(root/"index.html", page)
+
+# %% ../nbs/09_reports.ipynb
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "cf.", "etc.", "Fig.", "Eq.")
+
+def _first_sentence(text: str) -> str:
+    "The first sentence of `text` (a period, then space and a capital, not after an abbreviation)."
+    for m in re.finditer(r"[.!?](?=\s+[A-Z(])", text):
+        if not text[:m.end()].endswith(_ABBREVIATIONS): return text[:m.end()]
+    return text
+
+def notebook_title(nb,               # a notebook (nbformat)
+                   default: str = ""  # the title when the notebook has no heading
+                  ) -> tuple[str, str]:
+    "A notebook's title (its first level-1 markdown heading) and its one-line description, as markdown."
+    title, description = None, None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown": continue
+        for block in re.split(r"\n\s*\n", cell.source.strip()):
+            lines = [l.strip() for l in block.strip().splitlines()]
+            if not lines: continue
+            if title is None and (m := re.match(r"#\s+(.+)", lines[0])):
+                title = m.group(1).strip()
+                if len(lines) == 1: continue
+                lines = lines[1:]
+            if description is not None: break
+            if lines[0].startswith(">"):
+                description = " ".join(l.lstrip(">").strip() for l in lines)
+            elif not re.match(r"(#|\||```|\$\$|<|[-*+] |\d+[.)] )", lines[0]):
+                prose = re.sub(r"^\*\*[^*]+\*\*\s*", "", " ".join(lines))   # drop a bold lead-in such as **The idea.**
+                if re.search(r"[.!?]$", prose): description = _first_sentence(prose)
+        if title is not None and description is not None: break
+    return title or default, description or ""
+
+# %% ../nbs/09_reports.ipynb
+def docs_notebook(nb):
+    "The notebook `nb` (nbformat) as a docs page shows it, with nbdev's directives applied (changes `nb`; returns it)."
+    from nbdev.process import extract_directives
+    cells = []
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []): continue   # papermill's: the docs' own run settings
+        if cell.cell_type == "code":
+            directives = extract_directives(cell, remove=True)
+            cell.source = re.sub(r"^\s*#\s*\|.*(\n|$)", "", cell.source, flags=re.M).strip()   # quarto-style ones too
+            flag = lambda k: (directives.get(k + ":") or [""])[0].lower()
+            if "hide" in directives or flag("include") == "false": continue
+            if flag("output") == "false": cell.outputs = []
+            if flag("echo") == "false": cell.metadata.setdefault("transient", {})["remove_source"] = True
+            if not cell.source and not cell.outputs: continue
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+# %% ../nbs/09_reports.ipynb
+DOCS_SKIP_FLAGS = ("notest", "slow")   # nbdev's test flags of settings.ini: cells that nbdev_test skips
+
+def _skipped(cell, skip_flags) -> bool:
+    from nbdev.process import extract_directives
+    d = extract_directives(cell, remove=False)
+    return bool(set(skip_flags) & d.keys()) or (d.get("eval:") or [""])[0].lower() == "false"
+
+def execute_notebook(src,                          # the notebook to run
+                     dest,                         # where it is written with its outputs
+                     quick: bool = False,          # IN_TEST=1, as under nbdev_test
+                     timeout: int | None = 1800,   # seconds for the whole notebook (None: no limit)
+                     skip_flags=DOCS_SKIP_FLAGS    # cells with these nbdev directives are shown, not run
+                    ) -> str | None:
+    "Run the notebook `src` in a fresh python process as nbdev_test does, writing it with its outputs to `dest`; returns its first error, or None."
+    import nbformat
+    src, dest = Path(src), Path(dest)
+    nb = nbformat.read(src, 4)
+    held = {i: c.source for i, c in enumerate(nb.cells) if c.cell_type == "code" and _skipped(c, skip_flags)}
+    for i in held: nb.cells[i].source = ""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run = dest.with_name(f".{dest.stem}.running.ipynb")
+    nbformat.write(nb, run)
+    env = {**os.environ, **({"IN_TEST": "1"} if quick else {})}
+    try: r = subprocess.run([sys.executable, "-m", "execnb.shell", str(run.resolve()), "--dest", str(run.resolve())],
+                            cwd=src.parent, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        r = None
+    out = nbformat.read(run, 4)
+    run.unlink()
+    for i, s in held.items(): out.cells[i].source = s
+    nbformat.write(out, dest)
+    if r is None: return f"{src.name}: did not finish in {timeout} s"
+    if r.returncode: return f"{src.name}: the python process running it exited with {r.returncode}:\n{r.stderr[-4000:]}"
+    errors = [o for c in out.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    return "".join(errors[0].traceback) if errors else None
+
+# %% ../nbs/09_reports.ipynb
+DOCS_SECTIONS = (  # (title, notebooks under nbs/, how: 'execute' | a dict of parameters to execute with | 'source')
+    ("Library", "[0-9]*.ipynb", "execute"),
+    ("Course", "course/[0-9]*.ipynb", {}),   # papermill-parameterized: run on a copy, given `quick`
+    ("Report notebooks", "reports/*.ipynb", "source"),
+)
+_DOCS_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:60rem;color:#222;line-height:1.45}
+h2{margin-top:2rem;border-bottom:1px solid #ddd}ol{padding-left:1.5rem}li{margin:.45rem 0}a{color:#1a5fb4}
+.desc{color:#444}.failed{color:#b00020;font-weight:600}.note{color:#555;font-size:.9rem}"""
+
+def _docs_nav(pages: list, here: dict) -> str:
+    "The sidebar of the page `here`: every page by section, links relative to it."
+    import posixpath
+    rel = lambda p: posixpath.relpath(p, posixpath.dirname(here["href"]) or ".")
+    out, section = [f'<a class="rs-home" href="{html.escape(rel("index.html"))}">robstudy docs</a>'], None
+    for p in pages:
+        if p["section"] != section:
+            out.append(("</ol>" if section else "") + f"<h4>{html.escape(p['section'])}</h4><ol>"); section = p["section"]
+        cur = ' class="rs-current" aria-current="page"' if p is here else ""
+        out.append(f'<li><a{cur} href="{html.escape(rel(p["href"]))}">{html.escape(p["title"])}</a></li>')
+    return "".join(out) + "</ol>"
+
+def _docs_index(pages: list, sections: list) -> str:
+    "The index page: every section's pages with their titles, descriptions and status."
+    body = []
+    for title, _, how in sections:
+        ps = [p for p in pages if p["section"] == title]
+        if not ps: continue
+        note = "Shown as their source: <code>robstudy report</code> runs them on a study." if how == "source" else ""
+        items = "".join(f'<li><a href="{html.escape(p["href"])}">{html.escape(p["title"])}</a>'
+                        + (f' <span class="desc">— {p["description_html"]}</span>' if p["description_html"] else "")
+                        + (' <span class="failed">(execution failed)</span>' if p["error"] else "") + "</li>" for p in ps)
+        body.append(f"<h2>{html.escape(title)}</h2>" + (f"<p class='note'>{note}</p>" if note else "") + f"<ol>{items}</ol>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>robstudy docs</title><style>{_DOCS_CSS}</style></head><body><h1>robstudy docs</h1>"
+            "<p>A Jupyter-first, reproducible study kit for distributional robustness in machine learning. "
+            "Every page is a notebook of <code>nbs/</code>, rendered with its outputs.</p>" + "".join(body) + "</body></html>")
+
+# %% ../nbs/09_reports.ipynb
+def build_docs(nbs_folder,                   # the notebooks: nbs/ of a robstudy checkout
+               out_folder,                   # the site goes here (index.html, one page per notebook)
+               execute: bool = True,         # run the notebooks (else: render them as stored)
+               quick: bool = True,           # IN_TEST=1 for the chapters, quick=True for the lessons
+               n_workers: int = 2,           # notebooks executed at once
+               timeout: int = 1800,          # seconds per notebook
+               sections=DOCS_SECTIONS,       # (title, glob under nbs_folder, how) per section
+               strict: bool = False          # raise after building when a notebook failed
+              ) -> list[dict]:
+    "Render the notebooks of `nbs_folder` into an offline HTML docs site in `out_folder`; returns one record per page."
+    import nbformat, papermill.iorw, papermill.parameterize
+    from concurrent.futures import ThreadPoolExecutor
+    nbs_folder, out_folder = Path(nbs_folder), Path(out_folder)
+    if not nbs_folder.is_dir(): raise FileNotFoundError(f"nbs_folder {str(nbs_folder)!r} is not a folder of notebooks")
+    for _, _, how in sections:
+        if not (how in ("execute", "source") or isinstance(how, dict)):
+            raise ValueError(f"sections: how must be 'execute', 'source' or a dict of parameters, got {how!r}")
+    pages = [{"section": title, "src": p, "how": how, "href": p.relative_to(nbs_folder).with_suffix(".html").as_posix(), "error": None}
+             for title, pattern, how in sections for p in sorted(nbs_folder.glob(pattern))]
+    if not pages: raise FileNotFoundError(f"no notebooks in {str(nbs_folder)!r} match the sections' patterns {[s[1] for s in sections]}")
+    work = Path(tempfile.mkdtemp(prefix="robstudy-docs-"))
+    def run(i_page):
+        i, page = i_page
+        page["executed"], page["seconds"], t0 = work/f"{i}.ipynb", None, time.perf_counter()
+        if not execute or page["how"] == "source": page["executed"] = page["src"]; return
+        src = page["src"]
+        if isinstance(page["how"], dict):   # a parameterized notebook runs on a copy, in a folder of its own
+            params = {**page["how"], **({"quick": quick} if "quick" in _assigned_names(src) else {})}
+            (work/str(i)).mkdir(); src = work/str(i)/page["src"].name
+            nb = papermill.iorw.load_notebook_node(str(page["src"]))
+            nbformat.write(papermill.parameterize.parameterize_notebook(nb, params, kernel_name="python3", language="python"), src)
+        page["error"] = execute_notebook(src, page["executed"], quick=quick, timeout=timeout)
+        page["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"docs: {page['href']} {'FAILED' if page['error'] else 'ok'} ({page['seconds']} s)", file=sys.stderr, flush=True)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool: list(pool.map(run, enumerate(pages)))
+        for page in pages:
+            nb = nbformat.read(page["executed"], 4)
+            page["title"], description = notebook_title(nb, page["src"].stem.replace("_", " "))
+            page["description_html"] = re.sub(r"^<p>|</p>\s*$", "", markdown_to_html(description, escape=True).strip()) if description else ""
+            page["nb"] = docs_notebook(nb)
+        exp = OfflineHTMLExporter(template_name="robstudy_docs", extra_template_basedirs=[str(TEMPLATES)], extra_template_paths=[str(TEMPLATES)],
+                                  exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+        for page in pages:
+            banner = (f'<div class="rs-banner rs-failed" role="alert"><p><strong>This notebook failed to execute</strong>; its page '
+                      f'shows what ran. The error:</p><pre>{html.escape(page["error"])}</pre></div>' if page["error"] else
+                      '<div class="rs-banner">A report notebook, shown as its source: <code>robstudy report</code> runs it on a '
+                      'study.</div>' if page["how"] == "source" else "")
+            body, _ = exp.from_notebook_node(page.pop("nb"), resources={"metadata": {"name": page["title"]},
+                                             "robstudy_nav": _docs_nav(pages, page), "robstudy_banner": banner})
+            atomic_write_text(out_folder/page["href"], body)
+        atomic_write_text(out_folder/"index.html", _docs_index(pages, sections))
+    finally: shutil.rmtree(work, ignore_errors=True)
+    records = [{k: (str(v) if isinstance(v, Path) else v) for k, v in p.items() if k != "executed"} for p in pages]
+    failed = [p["href"] for p in pages if p["error"]]
+    if strict and failed: raise RuntimeError(f"{len(failed)} notebook(s) failed to execute: {failed}; see their pages in {out_folder}")
+    return records

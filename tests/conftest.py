@@ -1,5 +1,9 @@
-"""Shared fixtures: the repository root, the venv's console scripts, and the reference-results folder."""
+"""Shared fixtures: the repository root, the venv's console scripts, the reference-results folder, and one tiny study
+trained and reported once per test session, shared by every test (and every xdist worker) that only reads it."""
+import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +46,30 @@ def reference():
     if d is None:
         pytest.skip("reference results (../shared/reference-results) are not available")
     return d
+
+
+# the study the CLI, report and browser tests share: 8 models x (clean + 2 shifts x 2 severities)
+SHARED = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]"]
+
+
+@pytest.fixture(scope="session")
+def shared_study(tmp_path_factory):
+    """The shared study: `robstudy run`, `run` again, then `report` (the default reports), built once per session under a
+    file lock in the folder every xdist worker shares. Read it; a test that changes it works on `copy_study(...)`."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"): root = root.parent
+    d, done = root / "shared-study", root / "shared-study.json"
+    with open(root / "shared-study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            d.mkdir(exist_ok=True)
+            runs = {name: run_robstudy(*args, *SHARED, cwd=d) for name, args in
+                    (("first", ["run"]), ("second", ["run"]), ("report", ["report"]))}
+            done.write_text(json.dumps({k: dict(returncode=r.returncode, stdout=r.stdout, stderr=r.stderr) for k, r in runs.items()}))
+    return dict(dir=d, **json.loads(done.read_text()))
+
+
+def copy_study(shared, dest: Path) -> Path:
+    "A private copy of the shared study's folder (runs/ and reports/), for a test that changes it."
+    shutil.copytree(shared["dir"], dest, symlinks=True)
+    return dest

@@ -18,8 +18,6 @@ websocket = pytest.importorskip("websocket", reason="websocket-client is needed 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND",
          "--remote-debugging-port=0", "--window-size=1280,1600"]
-TINY = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]",
-        "report.notebooks=[effective_robustness,shift_gallery]"]
 
 
 class Page:
@@ -81,13 +79,11 @@ IMAGES = """new Promise(done => { const imgs = [...document.images];
     .then(() => done(imgs.map(i => ({src: i.src.slice(0, 30), w: i.naturalWidth, h: i.naturalHeight})))); })"""
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    d = tmp_path_factory.mktemp("browser")
-    cmd = [str(Path(sys.executable).parent / "robstudy")]
-    r = subprocess.run([*cmd, "study", *TINY], cwd=d, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d / "reports"
+@pytest.fixture
+def reports(shared_study):
+    "The shared study's rendered reports (read only)."
+    assert shared_study["report"]["returncode"] == 0, shared_study["report"]["stderr"]
+    return shared_study["dir"] / "reports"
 
 
 @pytest.fixture
@@ -112,7 +108,7 @@ def test_report_opens_offline(reports, page, tmp_path):
 
 def test_index_opens_and_links_resolve(reports, page, tmp_path):
     page.open((reports / "index.html").as_uri())
-    assert page.eval("document.querySelectorAll('td.ok').length") == 2
+    assert page.eval("document.querySelectorAll('td.ok').length") == 4
     links = page.eval("[...document.querySelectorAll('a')].map(a => a.href)")
     assert links and all(Path(urllib.request.url2pathname(u[len('file://'):])).exists() for u in links), links
     assert all(i["w"] > 0 for i in page.eval(IMAGES))

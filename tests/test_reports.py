@@ -1,29 +1,33 @@
-"""`robstudy report` end to end on a tiny study: every default report, code shown on request, the cache,
+"""`robstudy report` end to end on the shared tiny study: every default report, code shown on request, the cache,
 parameters checked before anything runs, the device passed through, and the reanalysis of a published table."""
 import json
 import re
 
 import pytest
 
-from conftest import run_robstudy
+from conftest import SHARED as TINY, copy_study, run_robstudy
 
-TINY = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]"]
 DEFAULT = ["effective_robustness", "correlation", "shift_gallery", "adversarial"]
+REANALYSIS = ["+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
+              " columns: {model_id: model, setting_id: setting, accuracy: top1}}", "+report.parameters.reanalysis.hue=arch"]
 
 
-@pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    "A tiny study, run then reported with the default reports, in its own folder."
-    d = tmp_path_factory.mktemp("reports")
-    run = run_robstudy("run", *TINY, cwd=d)
-    assert run.returncode == 0, run.stdout + run.stderr
-    rep = run_robstudy("report", *TINY, cwd=d)
-    return dict(dir=d, report=rep, out=d / "reports/digits")
+@pytest.fixture
+def reported(shared_study):
+    "The shared study, reported with the default reports (read only)."
+    return dict(dir=shared_study["dir"], report=shared_study["report"], out=shared_study["dir"] / "reports/digits")
+
+
+@pytest.fixture
+def own(shared_study, tmp_path):
+    "A private copy of the shared study, for tests that run reports into it."
+    d = copy_study(shared_study, tmp_path / "study")
+    return dict(dir=d, out=d / "reports/digits")
 
 
 def test_default_reports_render(reported):
     r = reported["report"]
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r["returncode"] == 0, r["stdout"] + r["stderr"]
     for name in DEFAULT:
         html = (reported["out"] / f"{name}.html").read_text()
         assert html.count("data:image/png;base64") >= 1, name
@@ -38,29 +42,35 @@ def test_default_reports_render(reported):
     assert adv["n_models"] == 8 and all(0 <= v <= 1 for v in adv["mean_accuracy"].values())
     cor = json.loads((reported["out"] / "correlation.json").read_text())
     assert {r["shift"] for r in cor["by_severity"]} == {"gaussian_noise", "rotation"}
+    figs = json.loads((reported["out"] / "effective_robustness.json").read_text())
+    assert figs["n_models"] == 8 and len(figs["per_shift"]) == 2 and -1 <= figs["per_shift"][0]["pearson"] <= 1
+    assert figs["provenance"]["versions"]["torch"]
+    html = (reported["out"] / "effective_robustness.html").read_text()
+    assert "Effective robustness: study" in html and "Per-shift table" in html and html.count("data:image/png;base64") >= 2
     index = (reported["dir"] / "reports/index.html").read_text()
     for name in DEFAULT:
         assert f"digits/{name}.html" in index and f"digits/{name}.json" in index
+    assert index.count("class='ok'") == len(DEFAULT)
 
 
-def test_unchanged_reports_are_not_rerun(reported):
-    rec = reported["out"] / "correlation.record.json"
+def test_unchanged_reports_are_not_rerun_and_code_shows_on_request(own):
+    rec = own["out"] / "correlation.record.json"
     before = rec.stat().st_mtime_ns
-    again = run_robstudy("report", *TINY, cwd=reported["dir"])
+    again = run_robstudy("report", *TINY, cwd=own["dir"])
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("unchanged, not re-run") == len(DEFAULT), again.stdout
     assert rec.stat().st_mtime_ns == before
-    forced = run_robstudy("report", *TINY, "report.notebooks=[correlation]", "report.force=true", cwd=reported["dir"])
+    shown = run_robstudy("report", *TINY, "report.notebooks=[shift_gallery]", "report.show_code=true", cwd=own["dir"])
+    assert shown.returncode == 0 and "unchanged" not in shown.stdout, shown.stdout + shown.stderr   # show_code is an input
+    assert "plot_shift_gallery" in (own["out"] / "shift_gallery.html").read_text()
+
+
+def test_force_reruns(own):
+    rec = own["out"] / "correlation.record.json"
+    before = rec.stat().st_mtime_ns
+    forced = run_robstudy("report", *TINY, "report.notebooks=[correlation]", "report.force=true", cwd=own["dir"])
     assert forced.returncode == 0 and "unchanged" not in forced.stdout, forced.stdout + forced.stderr
     assert rec.stat().st_mtime_ns != before
-
-
-def test_show_code_on_request(reported):
-    r = run_robstudy("report", *TINY, "report.notebooks=[shift_gallery]", "report.show_code=true", cwd=reported["dir"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "plot_shift_gallery" in (reported["out"] / "shift_gallery.html").read_text()
-    r = run_robstudy("report", *TINY, "report.notebooks=[shift_gallery]", cwd=reported["dir"])
-    assert "import matplotlib" not in (reported["out"] / "shift_gallery.html").read_text()
 
 
 @pytest.mark.parametrize("override,expect", [
@@ -83,7 +93,7 @@ def test_device_without_gpu_fails_before_running(reported):
     assert r.returncode != 0 and "no CUDA GPU is available" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
-def test_reanalysis_of_a_published_table(reported, tmp_path):
+def test_reanalysis_of_a_published_table(own, tmp_path):
     import numpy as np
     rng = np.random.default_rng(0)
     lines = ["model,setting,top1,n,arch"]
@@ -92,20 +102,17 @@ def test_reanalysis_of_a_published_table(reported, tmp_path):
         for s, drop in (("val", 0), ("v2", 12), ("sketch", 35)):
             lines.append(f"m{i},{s},{max(1.0, a - drop + rng.normal(0, 2)):.2f},1000,{'cnn' if i % 2 else 'vit'}")
     table = tmp_path / "published.csv"; table.write_text("\n".join(lines) + "\n")
-    r = run_robstudy("report", *TINY, "report.notebooks=[reanalysis]",
-             f"+report.parameters.reanalysis.table_path={table}",
-             "+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
-             " columns: {model_id: model, setting_id: setting, accuracy: top1}}",
-             "+report.parameters.reanalysis.hue=arch", cwd=reported["dir"])
+    r = run_robstudy("report", *TINY, "report.notebooks=[reanalysis]", f"+report.parameters.reanalysis.table_path={table}",
+                     *REANALYSIS, cwd=own["dir"])
     assert r.returncode == 0, r.stdout + r.stderr
-    figs = json.loads((reported["out"] / "reanalysis.json").read_text())
+    figs = json.loads((own["out"] / "reanalysis.json").read_text())
     assert figs["n_models"] == 10 and figs["id_setting"] == "val"
     assert sorted(f["setting"] for f in figs["fits"]) == ["sketch", "v2"]
     assert all(np.isfinite(f["slope"]) for f in figs["fits"])
-    assert "Reanalysis of a published table" in (reported["out"] / "reanalysis.html").read_text()
-    # the table is an input: change it and the report runs again
+    assert "Reanalysis of a published table" in (own["out"] / "reanalysis.html").read_text()
+    # the table is an input of the report: change it and its cache key changes, so the report runs again
+    from robstudy.reports import report_inputs, report_notebook
+    params = {"table_path": str(table)}
+    key = report_inputs(report_notebook("reanalysis"), params)
     table.write_text(table.read_text() + "m10,val,80.00,1000,cnn\nm10,v2,70.00,1000,cnn\nm10,sketch,45.00,1000,cnn\n")
-    r2 = run_robstudy("report", *TINY, "report.notebooks=[reanalysis]", f"+report.parameters.reanalysis.table_path={table}",
-              "+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
-              " columns: {model_id: model, setting_id: setting, accuracy: top1}}", "+report.parameters.reanalysis.hue=arch", cwd=reported["dir"])
-    assert "unchanged" not in r2.stdout, r2.stdout
+    assert report_inputs(report_notebook("reanalysis"), params)["files"] != key["files"]
