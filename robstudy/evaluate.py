@@ -32,8 +32,8 @@ from .zoo import train_models, zoo_grid
 # %% auto 0
 __all__ = ['STUDY_NAME', 'EVAL_VERSION', 'check_study_name', 'check_shifts', 'build_settings', 'setting_images', 'uses_amp',
            'evaluation_precision', 'predict_logits', 'expected_calibration_error', 'worst_group_accuracy',
-           'classification_metrics', 'Progress', 'StudyRun', 'table_problem', 'run_study', 'collect_tables',
-           'evaluate_edits']
+           'classification_metrics', 'StreamingMetrics', 'Progress', 'StudyRun', 'table_problem', 'run_study',
+           'collect_tables', 'evaluate_edits']
 
 # %% ../nbs/04a_evaluate.ipynb
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -148,27 +148,67 @@ def classification_metrics(logits: torch.Tensor, y: torch.Tensor,
     return out
 
 # %% ../nbs/04a_evaluate.ipynb
+class StreamingMetrics:
+    "`classification_metrics` accumulated over batches: counts, summed NLL, calibration gap per bin, counts per group."
+    def __init__(self, bins: int = 15, keep_predictions: bool = False):
+        self.n = self.correct = 0; self.nll = 0.0; self.bins = bins
+        self.gap = torch.zeros(bins, dtype=torch.float64)
+        self.group_n, self.group_c = {}, {}
+        self.keep, self.pred, self.prob, self.y = keep_predictions, [], [], []
+
+    def update(self, logits: torch.Tensor, y: torch.Tensor, groups=None):
+        "Add one batch: its logits (over the setting's classes) and labels (indices into those classes)."
+        logits = logits.float(); y = y.to(logits.device)
+        prob = logits.softmax(1); conf, pred = prob.max(1)
+        hit = pred == y
+        self.n += len(y); self.correct += int(hit.sum())
+        self.nll += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+        edges = torch.linspace(0, 1, self.bins + 1, device=conf.device, dtype=conf.dtype)
+        which = torch.bucketize(conf, edges[1:-1], right=True)
+        self.gap += torch.zeros(self.bins, dtype=torch.float64, device=conf.device).index_add_(0, which, conf.double() - hit.double()).cpu()
+        if groups is not None:
+            g = torch.as_tensor(np.asarray(groups) if not isinstance(groups, torch.Tensor) else groups).cpu()
+            keys, inv = torch.unique(g, return_inverse=True)
+            for k, n, c in zip(keys.tolist(), torch.bincount(inv).tolist(), torch.bincount(inv, weights=hit.cpu().double()).tolist()):
+                self.group_n[k] = self.group_n.get(k, 0) + n; self.group_c[k] = self.group_c.get(k, 0) + int(c)
+        if self.keep: self.pred.append(pred.cpu()); self.prob.append(conf.cpu()); self.y.append(y.cpu())
+
+    def result(self) -> dict:
+        "The metrics of everything added: n, correct, accuracy, nll, ece (and worst-group ones when groups were given)."
+        out = dict(n=self.n, correct=self.correct, accuracy=self.correct / max(self.n, 1), nll=self.nll / max(self.n, 1),
+                   ece=float(self.gap.abs().sum() / max(self.n, 1)))
+        if self.group_n:
+            k = min(self.group_n, key=lambda g: (self.group_c[g] / self.group_n[g], g))
+            out.update(worst_group_accuracy=self.group_c[k] / self.group_n[k], worst_group_correct=self.group_c[k],
+                       worst_group_n=self.group_n[k], n_groups=len(self.group_n))
+        return out
+
+    def predictions(self) -> tuple:
+        "Per-example predicted label, its probability and the true label (when kept)."
+        return tuple(torch.cat(v).numpy() if v else np.zeros(0) for v in (self.pred, self.prob, self.y))
+
+# %% ../nbs/04a_evaluate.ipynb
 class Progress:
-    "A tqdm bar in a terminal, a handful of plain lines elsewhere, nothing when disabled."
-    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None):
-        self.total, self.desc, self.n, self.stream = total, desc, 0, stream or sys.stderr
+    "A tqdm bar in a terminal; elsewhere (a log, SLURM, papermill) a plain line every `interval` seconds; nothing when disabled."
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None, interval: float = 5.0):
+        self.total, self.desc, self.n, self.stream, self.interval = total, desc, 0, stream or sys.stderr, interval
         self.enabled, self.bar = bool(enabled) and total > 0, None
         if not self.enabled: return
         if getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=False, mininterval=0.5)
         else:
-            self.t0 = self.last = time.monotonic(); self.next_frac = 0.25
+            self.t0 = self.last = time.monotonic()
             print(f"{desc}: 0/{total}", file=self.stream, flush=True)
 
     def update(self, k: int = 1):
         self.n += k
         if not self.enabled: return
         if self.bar is not None: self.bar.update(k); return
-        now, frac = time.monotonic(), self.n / self.total
-        if frac >= self.next_frac or now - self.last >= 60:
-            print(f"{self.desc}: {self.n}/{self.total} ({frac:.0%}, {now - self.t0:.0f}s)", file=self.stream, flush=True)
-            self.last, self.next_frac = now, (int(frac * 4) + 1) / 4
+        now = time.monotonic()
+        if now - self.last >= self.interval or self.n >= self.total:
+            print(f"{self.desc}: {self.n}/{self.total} ({self.n / self.total:.0%}, {now - self.t0:.0f}s)", file=self.stream, flush=True)
+            self.last = now
 
     def close(self):
         if self.bar is not None: self.bar.close()
