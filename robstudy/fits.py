@@ -694,7 +694,8 @@ def baseline_mask(frame: pd.DataFrame,          # from `model_frame`: one row pe
                "pass exclude_seen=False to keep them") if excluded else ""
         raise ValueError(f"baseline {baseline!r} selects {int(mask.sum())} models; a line needs at least 3 (of {len(frame)} models){why}")
     if excluded:
-        warnings.warn(f"{excluded} models chosen by baseline {baseline!r} are left out of it: they saw the OOD shift in training "
+        by = f"baseline {baseline!r}" if baseline else "the baseline (all models)"
+        warnings.warn(f"{excluded} models chosen by {by} are left out of it: they saw the OOD shift in training "
                       "(seen_in_training); they still get effective robustness; pass exclude_seen=False to keep them in the "
                       "baseline", stacklevel=3)
     return mask, excluded
