@@ -5,19 +5,23 @@
 # %% ../nbs/10_cli.ipynb 2
 from __future__ import annotations
 
+import ast
+import difflib
 import os
+import re
 import sys
+import textwrap
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from .config import config_dict   # also registers the config schema hydra merges every study onto
-from .core import atomic_write_json, get_device
+# hydra, torch and the engine are imported where they are needed, so `robstudy --help` and a typo
+# answer at once
 
 # %% auto 0
-__all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run', 'report_parameters', 'do_report', 'do_study', 'do_shifts', 'main',
-           'course_dir', 'do_course']
+__all__ = ['SHELL_SPELLINGS', 'COMMAND_TEXT', 'WIDTH', 'COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run', 'report_parameters',
+           'do_report', 'do_study', 'did_you_mean', 'choices_in', 'shell_spelling', 'is_user_error',
+           'hydra_error_message', 'user_error_line', 'check_config', 'command_help', 'severity_values', 'shift_listing',
+           'shift_details', 'shifts_parser', 'do_shifts', 'sweep_jobs', 'run_command', 'main', 'course_dir',
+           'course_parser', 'do_course']
 
 # %% ../nbs/10_cli.ipynb
 def do_run(cfg: dict) -> "StudyRun":
@@ -33,9 +37,10 @@ def report_parameters(cfg: dict, study_dir) -> dict:
     extra = rep.get("parameters") or {}
     unknown = sorted(set(extra) - set(rep["notebooks"]))
     if unknown:
-        raise ValueError(f"report.parameters names report(s) {unknown} that are not in report.notebooks {list(rep['notebooks'])}")
+        raise ValueError(f"report.parameters names report(s) {unknown} that are not in report.notebooks; "
+                         f"expected one of {list(rep['notebooks'])}")
     for k, v in extra.items():
-        if not isinstance(v, dict): raise TypeError(f"report.parameters.{k} must be a mapping of parameter -> value, got {v!r}")
+        if not isinstance(v, dict): raise ValueError(f"report.parameters.{k} must be a mapping of parameter -> value, got {v!r}")
     return {nb: {"study_dir": str(Path(study_dir).resolve()), "config": cfg, **(extra.get(nb) or {})} for nb in rep["notebooks"]}
 
 def _print_record(r: dict, out: Path):
@@ -47,19 +52,16 @@ def _print_record(r: dict, out: Path):
 def do_report(cfg: dict) -> list:
     "Run the study's report notebooks with papermill, render HTML, rebuild the index; returns the records."
     from robstudy.evaluate import check_study_name
-    from robstudy.reports import check_parameters, report_notebook, run_report, write_index
+    from robstudy.reports import run_report, write_index
     name = check_study_name(cfg["study"]["name"])   # a plain name, before any folder is made from it
     study_dir = Path(cfg["paths"]["runs"])/name
     if not (study_dir/"tables"/"evals.parquet").exists():
-        raise SystemExit(f"no results for study {name!r} in {study_dir}: run `robstudy run study={name}` first")
+        raise FileNotFoundError(f"no results for study {name!r} in {study_dir}: run `robstudy run study={name}` first")
     out = Path(cfg["paths"]["reports"])/name
     rep = cfg["report"]
-    get_device(cfg.get("device", "auto"))  # device=cuda without a GPU: an error before any report runs
-    params = report_parameters(cfg, study_dir)
-    for nb, p in params.items():  # every report's parameters are checked before any report runs
-        check_parameters(report_notebook(nb, rep.get("dir")), {**p, "figures_path": ""})
+    check_config(cfg, "report")   # every report's name and parameters, and the device, before any report runs
     records = []
-    for nb, p in params.items():
+    for nb, p in report_parameters(cfg, study_dir).items():
         r = run_report(nb, p, out, kernel=rep["kernel"], timeout=int(rep["timeout"]), show_code=bool(rep["show_code"]),
                        nb_folder=rep.get("dir"), study=name, device=cfg.get("device"), force=bool(rep.get("force", False)))
         records.append(r)
@@ -68,28 +70,443 @@ def do_report(cfg: dict) -> list:
     if any(r["status"] != "ok" for r in records): raise SystemExit(1)
     return records
 
-# %% ../nbs/10_cli.ipynb
-def _hydra_command(fn, argv: list):
-    "Run `fn(config_dict)` under hydra with `argv` as the overrides (so -m/--multirun, --cfg, --help work too)."
-    @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-    def _main(cfg: DictConfig):
-        return fn(config_dict(cfg))
-    old = sys.argv
-    sys.argv = [f"robstudy {fn.__name__.removeprefix('do_')}"] + list(argv)
-    try: return _main()
-    finally: sys.argv = old
-
 def do_study(cfg: dict):
     "Run the study, then its reports."
     do_run(cfg); return do_report(cfg)
 
-def do_shifts(argv: list):
-    "Print the shift registry."
-    import pandas as pd
-    from robstudy.shifts import shift_table
-    with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 200):
-        print(shift_table().to_string(index=False))
+# %% ../nbs/10_cli.ipynb
+def did_you_mean(bad,      # the name that was given
+                 choices   # the valid names
+                ) -> str | None:
+    "The valid name closest to `bad`, or None when none is close."
+    names, b = [str(c) for c in choices], str(bad)
+    same_case = {n.lower(): n for n in names}
+    if b.lower() in same_case and same_case[b.lower()] != b: return same_case[b.lower()]
+    close = difflib.get_close_matches(b, [n for n in names if n != b], n=1, cutoff=0.6)
+    if close: return close[0]
+    swapped = [n for n in names if n != b and sorted(n) == sorted(b)]   # letters in another order: 'tyni' -> 'tiny'
+    if len(swapped) == 1: return swapped[0]
+    starts = [n for n in names if len(b) >= 3 and n.startswith(b) and n != b]
+    return starts[0] if len(starts) == 1 else None
 
+# %% ../nbs/10_cli.ipynb
+_LIST_AFTER = re.compile(r"(?:expected (?:one|some) of|it takes|expected a number or name fragment of|Available options in '[^']*':)"
+                         r"\s*(\[[^\[\]]*\])")
+_LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\[[^\[\]]*\]""")
+
+def _literal(text):
+    try: return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return None
+
+def choices_in(message: str  # an error message of robstudy's: "... 'bad' ...; expected one of [...]"
+              ) -> tuple:
+    "The bad name and the valid ones a message names, as (bad, choices); (None, None) when it names no list."
+    m = _LIST_AFTER.search(message)
+    choices = _literal(m.group(1)) if m else None
+    if not isinstance(choices, list) or not choices: return None, None
+    head = message[:m.start()]
+    after_unknown = re.search(r"unknown\b", head)
+    tokens = _LITERAL.findall(head[after_unknown.end():] if after_unknown else head) or _LITERAL.findall(head)
+    for tok in tokens:
+        v = _literal(tok)
+        for cand in (v if isinstance(v, list) else [v]):
+            if isinstance(cand, str) and cand not in map(str, choices): return cand, choices
+    return None, choices
+
+# %% ../nbs/10_cli.ipynb
+def _flag(flag):
+    "A flag that takes the value as its argument."
+    return lambda v: f"{flag} {v}"
+
+SHELL_SPELLINGS = {   # command -> {python keyword: its spelling on that command's line}
+    "fit": {"missing": _flag("--missing"), "transform": _flag("--transform"), "baseline": _flag("--baseline"),
+            "exclude_seen": lambda v: "--keep-seen" if v == "False" else None,
+            "scale": lambda v: f"--opt scale={v}", "confirm_small_values": lambda v: f"--opt confirm_small_values={v}",
+            "dataset": lambda v: f"--opt dataset={v}"},
+    **{cmd: {"transform": lambda v: f"study.transform={v}", "baseline": lambda v: f"study.baseline={v}",
+             "id_setting": lambda v: f"study.id_setting={v}"} for cmd in ("run", "report", "study")},
+}
+
+_KEYWORD = re.compile(r"(?<![\w.])([a-z_]+)=('[^']*'|\"[^\"]*\"|True|False|None|(?=[\s(]))")
+
+def shell_spelling(message: str,  # an error message
+                   command: str   # the robstudy command it is shown by: fit, run, report, study
+                  ) -> str:
+    "`message` with the Python keywords it suggests (`missing='drop'`) spelt as `command` takes them (`--missing drop`)."
+    spell = SHELL_SPELLINGS.get(command, {})
+    def sub(m):
+        key, raw = m.group(1), m.group(2)
+        if key not in spell: return m.group(0)
+        value = raw[1:-1] if raw[:1] in "'\"" else raw
+        out = spell[key](value or "...")
+        return m.group(0) if out is None else out
+    return _KEYWORD.sub(sub, message)
+
+# %% ../nbs/10_cli.ipynb
+def is_user_error(e: BaseException) -> bool:
+    "Whether `e` is a mistake in what the user asked for (answered in one line) rather than a bug (a traceback)."
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    if isinstance(e, (ValueError, FileNotFoundError, NotADirectoryError, HydraException, OmegaConfBaseException)): return True
+    return isinstance(e, (KeyError, TypeError)) and choices_in(_text(e))[1] is not None
+
+def _text(e: BaseException) -> str:
+    "The message of `e` (a KeyError's without the quotes str() adds)."
+    return e.args[0] if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+
+# %% ../nbs/10_cli.ipynb
+def _one_line(text: str) -> str:
+    return " ".join(l.strip() for l in str(text).splitlines() if l.strip() and not l.strip().startswith("See https://hydra.cc"))
+
+def _override_for(key: str, overrides) -> str:
+    "The override of `overrides` that sets `key` (or a key below it), else `key`."
+    for o in overrides:
+        k = o.split("=", 1)[0].lstrip("+~")
+        if k == key or k.startswith(key + "."): return o
+    return key
+
+def _config_keys(path: str, overrides=()) -> list:
+    "The keys of the config node at `path` ('' for the root), composed with the group choices among `overrides`."
+    from omegaconf import OmegaConf
+    from robstudy.config import RobstudyConfig, compose
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
+    try: node = compose(groups)
+    except Exception: node = OmegaConf.to_container(OmegaConf.structured(RobstudyConfig))
+    for part in filter(None, path.split(".")):
+        node = node.get(part) if isinstance(node, dict) else None
+    return list(node) if isinstance(node, dict) else []
+
+def _unparsable(overrides) -> str | None:
+    "The first of `overrides` hydra's override grammar cannot parse."
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parser = OverridesParser.create()
+    for o in overrides:
+        try: parser.parse_overrides([o])
+        except Exception: return o
+    return None
+
+def hydra_error_message(e: BaseException,  # an error hydra or omegaconf raised while composing the config
+                        overrides=()        # the command line's overrides
+                       ) -> str:
+    "A one-line message for a config hydra could not compose, in robstudy's 'expected one of [...]' shape."
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+    text, cause = str(e), e.__cause__
+    if isinstance(e, MissingConfigException):
+        m = re.search(r"Could not find '([^']+)'", text)
+        opts = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)*)", text)
+        if m and opts:
+            group, _, name = m.group(1).rpartition("/")
+            return f"{group}={name}: unknown option {name!r} of the config group {group!r}. Available options in {group!r}: {opts.group(2).split()}"
+        return _one_line(text.split("Config search path")[0])
+    if isinstance(e, OverrideParseException):
+        bad = _unparsable(overrides)
+        return (f"cannot read the override {bad!r}: " if bad else "cannot read the overrides: ") + _one_line(text).removeprefix(
+            f"Error parsing override '{bad}' ") + "; quote a value with spaces, quotes or '=' in it, e.g. " \
+            "\"study.baseline='family != \\\"logreg\\\"'\" (hydra's override grammar)"
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        full = cause.full_key
+        parent = full.rpartition(".")[0]
+        keys = _config_keys(parent, overrides)
+        where = f"in {parent}" if parent else "at the top level"
+        return f"{_override_for(full, overrides)}: unknown config key {full!r}; expected one of {[f'{parent}.{k}' if parent else k for k in keys]}" \
+            if keys else f"{_override_for(full, overrides)}: unknown config key {full!r} {where}"
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return f"{_override_for(cause.full_key, overrides)}: {_one_line(str(cause).split(chr(10))[0])}"
+    if isinstance(e, OmegaConfBaseException) and getattr(e, "full_key", None):
+        return f"{e.full_key}: {_one_line(text.split(chr(10))[0])}"
+    return _one_line(text)
+
+def _closest(bad, choices) -> str | None:
+    "`did_you_mean`, comparing the last parts of dotted names (zoo.seed: zoo.seeds) within the same section."
+    names = [str(c) for c in choices]
+    if "." in bad and all("." in n for n in names):
+        parent, _, last = bad.rpartition(".")
+        best = did_you_mean(last, [n.rpartition(".")[2] for n in names if n.rpartition(".")[0] == parent])
+        return f"{parent}.{best}" if best else None
+    return did_you_mean(bad, names)
+
+def user_error_line(e: BaseException,   # the error
+                    command: str,       # the robstudy command that met it
+                    overrides=()        # its hydra overrides, if any
+                   ) -> str:
+    "The one line a user sees for a mistake: `robstudy COMMAND: error: what was wrong; expected one of [...]; did you mean 'x'?`."
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    msg = hydra_error_message(e, overrides) if isinstance(e, (HydraException, OmegaConfBaseException)) else _one_line(_text(e))
+    msg = shell_spelling(msg, command)
+    bad, choices = choices_in(msg)
+    best = _closest(bad, choices) if bad is not None else None
+    if best is not None: msg = f"{msg.rstrip('.;')}; did you mean {best!r}?"
+    if re.match(r"unknown (text )?shift\b", msg): msg += " (robstudy shifts describes each)"
+    return f"robstudy {command}: error: {msg}" if command else f"robstudy: error: {msg}"
+
+# %% ../nbs/10_cli.ipynb
+def _check_sections(cfg: dict):
+    "A key the schema does not have (added with hydra's `+`) is an error naming the section's keys."
+    import dataclasses
+    from robstudy.config import RobstudyConfig
+    for f in dataclasses.fields(RobstudyConfig):
+        sub = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if not dataclasses.is_dataclass(sub) or not isinstance(cfg.get(f.name), dict): continue
+        known = [g.name for g in dataclasses.fields(sub)]
+        extra = [k for k in cfg[f.name] if k not in known]
+        if extra: raise ValueError(f"unknown config key '{f.name}.{extra[0]}'; expected one of {[f'{f.name}.{k}' for k in known]}")
+
+def _check_data(data: dict):
+    "The dataset is registered and its loader takes every option given."
+    import inspect
+    from robstudy.datasets import DATASETS, load_dataset
+    name = data.get("name")
+    if name not in DATASETS: return load_dataset(name)   # the registry's error, naming the datasets
+    params = inspect.signature(DATASETS[name]).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return
+    extra = [k for k in data if k != "name" and k not in params]
+    if extra: raise ValueError(f"unknown option 'data.{extra[0]}' for the dataset {name!r}; expected one of {[f'data.{k}' for k in params]}")
+
+def check_config(cfg: dict,     # the composed config, as a plain dict
+                 command: str   # run, report or study
+                ) -> dict:
+    "Check every name and value `command` will use, before anything runs; returns `cfg` or raises a ValueError."
+    from robstudy.core import get_device
+    from robstudy.evaluate import check_shifts, check_study_name
+    check_study_name(cfg["study"]["name"])
+    _check_sections(cfg)
+    get_device(cfg.get("device", "auto"))
+    study = cfg["study"]
+    if study.get("baseline") is not None or study.get("transform", "probit") != "probit":
+        from robstudy.fits import TRANSFORMS, QueryError, parse_query
+        if study.get("transform") not in TRANSFORMS:
+            raise ValueError(f"unknown transform {study.get('transform')!r} (study.transform); expected one of {list(TRANSFORMS)}")
+        if study.get("baseline") is not None:
+            try: parse_query(study["baseline"])
+            except QueryError as e: raise QueryError(f"study.baseline: {e}") from None
+    if command in ("run", "study"):
+        from robstudy.zoo import zoo_grid
+        check_shifts(cfg["shifts"]); zoo_grid(cfg["zoo"]); _check_data(cfg["data"])
+    if command in ("report", "study"):
+        from robstudy.reports import check_parameters, report_notebook
+        rep = cfg["report"]
+        params = report_parameters(cfg, Path(cfg["paths"]["runs"])/cfg["study"]["name"])
+        for nb, p in params.items():
+            try: check_parameters(report_notebook(nb, rep.get("dir")), {**p, "figures_path": ""})
+            except TypeError as e: raise ValueError(f"report.parameters.{nb}: {e}") from e   # a value of the wrong type: the user's
+    return cfg
+
+# %% ../nbs/10_cli.ipynb
+COMMAND_TEXT = {
+    "run": "Train the study's zoo and evaluate every model on every setting; a re-run reuses what is stored.",
+    "report": "Run the study's report notebooks with papermill and render HTML into reports/<study>/.",
+    "study": "Run the study, then render its reports.",
+}
+
+def _wrapped(label: str, items, width: int = 100, indent: int = 18) -> str:
+    "`label` then `items` comma-separated, wrapped to `width` under a hanging indent."
+    return textwrap.fill(", ".join(map(str, items)), width=width, initial_indent=f"  {label:<{indent - 2}}",
+                         subsequent_indent=" " * indent, break_long_words=False, break_on_hyphens=False)
+
+def command_help(command: str  # run, report or study
+                ) -> str:
+    "The help of `robstudy COMMAND`: the config groups and their options, and each section's keys."
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from robstudy.config import compose
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="robstudy.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        groups = [g for g in loader.list_groups("") if g != "hydra"] + ["hydra/launcher"]
+        options = {g: loader.get_group_options(g) for g in groups}
+    cfg = compose()
+    sections = [k for k, v in cfg.items() if isinstance(v, dict)]
+    lines = [f"usage: robstudy {command} [GROUP=OPTION | KEY=VALUE ...] [-m] [--cfg job]", "", COMMAND_TEXT[command], "",
+             "config groups (GROUP=OPTION, e.g. zoo=tiny):"]
+    lines += [_wrapped(g, options[g]) for g in groups]
+    lines += ["", "keys (KEY=VALUE, e.g. zoo.seeds=[0,1,2]; the defaults: robstudy run --cfg job):"]
+    lines += [_wrapped(s, [f"{s}.{k}" for k in cfg[s]]) for s in sections]
+    lines += [_wrapped("", [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in cfg.items() if k not in sections])]
+    lines += ["", "options:",
+              "  -m, --multirun    sweep: KEY=a,b runs one job per value (hydra/launcher=joblib: in parallel here;",
+              "                    hydra/launcher=slurm: as SLURM jobs); every job is checked before any starts",
+              "  --cfg job         print the composed config instead of running",
+              "  --hydra-help      hydra's own options",
+              "",
+              "`robstudy shifts` lists the shift names. A wrong name or key prints one line naming the closest",
+              "valid one, and exits with status 2 before anything runs; ROBSTUDY_TRACEBACK=1 shows the traceback."]
+    return "\n".join(lines)
+
+# %% ../nbs/10_cli.ipynb
+WIDTH = 100   # columns of `robstudy shifts`
+
+def _num(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+def _param_names(param: str, n: int) -> list | None:
+    "The names in a shift's parameter text ('(radius, alias_blur)', '(alpha, sigma) / side'), if there are `n`."
+    m = re.fullmatch(r"\(([^()]*)\)\s*(.*)", param.strip())
+    names = [p.strip() for p in m.group(1).split(",")] if m else [param.strip()]
+    suffix = m.group(2).replace(" ", "") if m else ""
+    return [f"{x}{suffix}" for x in names] if len(names) == n else None
+
+def severity_values(shift) -> list:
+    "Each parameter of `shift` with its values at severities 1-5 (small images), as 'name v1 v2 v3 v4 v5' strings."
+    rows = [r if isinstance(r, (tuple, list)) else (r,) for r in shift.table]
+    names = _param_names(shift.param, len(rows[0]))
+    if names is None: return [" ".join("(" + ",".join(map(_num, r)) + ")" for r in rows)]
+    return [f"{name} " + " ".join(_num(r[i]) for r in rows) for i, name in enumerate(names)]
+
+def _pack(first: str, chunks: list, indent: int, width: int = WIDTH, sep: str = "; ") -> list:
+    "`first` then `chunks` joined by `sep`, as lines of at most `width` columns (continuations indented by `indent`)."
+    lines, cur = [], first
+    for i, c in enumerate(chunks):
+        piece = (sep if i else "") + c
+        if i and len(cur) + len(piece) > width:
+            lines.append(cur.rstrip(sep.strip() + " ")); cur = " " * indent + c
+        else: cur += piece
+    lines.append(cur)
+    return [w for l in lines for w in (textwrap.wrap(l, width, subsequent_indent=" " * indent, break_long_words=False,
+                                                     break_on_hyphens=False, drop_whitespace=True) if len(l) > width else [l])]
+
+# %% ../nbs/10_cli.ipynb
+def _attacks() -> dict:
+    from robstudy.adversarial import fgsm, pgd
+    return {"fgsm": fgsm, "pgd": pgd}
+
+def _label_shift() -> dict:
+    from robstudy.label_shift import dirichlet_priors, label_shift_indices
+    return {"label_shift_indices": label_shift_indices, "dirichlet_priors": dirichlet_priors}
+
+def _signature(fn, skip=("model", "x", "y")) -> str:
+    import inspect
+    ps = [p for n, p in inspect.signature(fn).parameters.items() if n not in skip]
+    return ", ".join(n.name if n.default is n.empty else f"{n.name}={n.default!r}" for n in ps)
+
+def _doc(fn) -> str:
+    return (fn.__doc__ or "").strip().splitlines()[0].replace("`", "") if fn.__doc__ else ""
+
+def _hanging(text: str, indent: int, width: int = WIDTH, first: str = "  ") -> list:
+    "`text` wrapped to `width` columns, starting with `first`, continuations indented by `indent`."
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=" " * indent, break_long_words=False,
+                         break_on_hyphens=False)
+
+def shift_listing(width: int = WIDTH  # columns
+                 ) -> str:
+    "The text of `robstudy shifts`: image shifts by family, attacks, label shift and text perturbations."
+    from robstudy.shifts import SHIFTS
+    from robstudy.text import TEXT_RATES, TEXT_SHIFTS
+    col = max(map(len, SHIFTS)) + 4
+    out = _hanging(f"Image shifts (robstudy.shifts, {len(SHIFTS)}): each shift's parameter at severities 1 2 3 4 5, for images "
+                   "up to 64 px; a severity between two integers interpolates the table, unless a shift says 'integer "
+                   "severities'. In a study: shifts.names=[NAME,...] shifts.severities=[1,3,5]; in Python: apply_shift(NAME, "
+                   "x, severity). `robstudy shifts NAME` shows one shift: what it does, its sources, and the ImageNet-C "
+                   "values it uses above 64 px.", 0, width, first="")
+    for fam in sorted({s.family for s in SHIFTS.values()}):
+        out += ["", fam]
+        for name in sorted(n for n, s in SHIFTS.items() if s.family == fam):
+            s = SHIFTS[name]
+            vals = severity_values(s) + ([] if s.continuous else ["integer severities"])
+            out += _pack(f"  {name:<{col - 2}}", vals, col, width)
+    out += [""] + _hanging("Attacks (robstudy.adversarial): on a model, within the eps-ball around each image (pixels in [0, 1]), "
+                           "norm 'linf' or 'l2'. In a study: the `adversarial` report; in Python: robust_accuracy(model, x, y, "
+                           "eps_list, norm).", 0, width, first="")
+    for name, fn in _attacks().items():
+        out += _hanging(f"{name:<{col - 2}}{_doc(fn)} {name}(model, x, y, {_signature(fn)})", col, width)
+    out += ["", "Label shift (robstudy.label_shift): a test set resampled to other class proportions, in Python:"]
+    for name, fn in _label_shift().items():
+        out += _hanging(f"{name}({_signature(fn, ())}): {_doc(fn)}", 6, width)
+    out += [""] + _hanging(f"Text perturbations (robstudy.text): perturb_text(texts, NAME, severity, seed); the rate per "
+                           f"character or word at severities 1-5: {' '.join(map(_num, TEXT_RATES))}.", 0, width, first="")
+    out += _hanging(", ".join(sorted(TEXT_SHIFTS)), 2, width)
+    return "\n".join(out)
+
+# %% ../nbs/10_cli.ipynb
+def _image_shift_details(s) -> list:
+    def row(label, table):
+        rows = [r if isinstance(r, (tuple, list)) else (r,) for r in table]
+        return f"  {label:<12}" + "  ".join(("(" + ", ".join(map(_num, r)) + ")") if len(r) > 1 else _num(r[0]) for r in rows)
+    out = [f"{s.name}  (image shift; family {s.family})", *textwrap.wrap(s.description.replace("`", ""), WIDTH, initial_indent="  ",
+           subsequent_indent="  "), "", f"  parameter   {s.param}" + ("" if s.identity is None else f" (no shift at {_num(s.identity)})"),
+           "  severity    1 to 5" + (", and any number in [0, 5] (interpolating the table)" if s.continuous else " (integers)"),
+           row("≤ " + str(s.max_small) + " px", s.table), f"  {'':<12}source: {s.source}"]
+    if s.large_table is not None:
+        out += [row("> " + str(s.max_small) + " px", s.large_table), f"  {'':<12}source: {s.large_source}"]
+    out += ["", f"  in a study  robstudy run shifts.names=[{s.name}] shifts.severities=[1,3,5]",
+            f"  in Python   apply_shift({s.name!r}, x, severity=3, seed=0)   # x: N×C×H×W floats in [0, 1]"]
+    return out
+
+def shift_details(name: str  # a shift, attack, label-shift function or text perturbation
+                 ) -> str:
+    "The text of `robstudy shifts NAME`; an unknown name is a ValueError listing the names there are."
+    from robstudy.shifts import SHIFTS
+    from robstudy.text import TEXT_RATES, TEXT_SHIFTS
+    atk, lab = _attacks(), _label_shift()
+    if name in SHIFTS: out = _image_shift_details(SHIFTS[name])
+    elif name in atk:
+        out = [f"{name}  (attack; robstudy.adversarial)", f"  {_doc(atk[name])}", f"  {name}(model, x, y, {_signature(atk[name])})",
+               "  norm: 'linf' or 'l2'; eps in the units of images in [0, 1]", "",
+               "  in a study  the `adversarial` report", "  in Python   robust_accuracy(model, x, y, eps_list=(0.0, 0.05, 0.1), norm='linf')"]
+    elif name in lab or name == "label_shift":
+        out = ["label shift (robstudy.label_shift): a test set resampled to other class proportions"]
+        for n in ([name] if name in lab else lab): out += ["", f"  {n}({_signature(lab[n], ())})", f"  {_doc(lab[n])}"]
+    elif name in TEXT_SHIFTS:
+        out = [f"{name}  (text perturbation; robstudy.text)",
+               f"  rate per character or word at severities 1-5: {' '.join(map(_num, TEXT_RATES))} (any severity in [0, 5])",
+               f"  in Python   perturb_text(texts, {name!r}, severity=3, seed=0)"]
+    else:
+        raise ValueError(f"unknown shift {name!r}; expected one of {sorted([*SHIFTS, *atk, 'label_shift', *lab, *TEXT_SHIFTS])}")
+    def indent(line):   # under the value column of a labelled row, else under the text
+        return 14 if len(line) > 15 and line[:2] == "  " and line[13] == " " and line[14] != " " else 4
+    return "\n".join(l for o in out for l in (textwrap.wrap(o, WIDTH, subsequent_indent=" " * indent(o), break_long_words=False)
+                                               if len(o) > WIDTH else [o]))
+
+# %% ../nbs/10_cli.ipynb
+def shifts_parser():
+    "The argument parser of `robstudy shifts`."
+    import argparse
+    p = argparse.ArgumentParser(prog="robstudy shifts", description="List robstudy's shifts: image shifts by family (with "
+                                "each parameter's value at severities 1-5), attacks, label shift and text perturbations.")
+    p.add_argument("name", nargs="?", help="show one shift, attack, label-shift function or text perturbation in full")
+    return p
+
+def do_shifts(argv: list  # the arguments after `robstudy shifts`
+             ) -> int:
+    "Print the shift listing, or one shift's details; returns the exit status."
+    a = shifts_parser().parse_args(argv)
+    try: text = shift_details(a.name) if a.name else shift_listing()
+    except ValueError as e:
+        print(user_error_line(e, "shifts"), file=sys.stderr); return 2
+    print(text); return 0
+
+# %% ../nbs/10_cli.ipynb
+def _hydra_command(fn, command: str, argv: list):
+    "Run `fn(config_dict)` under hydra's main with `argv` (for -m/--multirun, --cfg, --info, ...)."
+    import hydra
+    from omegaconf import DictConfig
+    from robstudy.config import config_dict
+
+    @hydra.main(version_base="1.3", config_path="conf", config_name="config")
+    def _main(cfg: DictConfig):
+        try: return fn(config_dict(cfg))
+        except Exception as e:
+            if not is_user_error(e) or _want_traceback(): raise
+            print(user_error_line(e, command), file=sys.stderr)
+            raise SystemExit(2)
+    old = sys.argv
+    sys.argv = [f"robstudy {command}"] + list(argv)
+    try: return _main()
+    finally: sys.argv = old
+
+def _want_traceback() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("ROBSTUDY_TRACEBACK", "HYDRA_FULL_ERROR"))
+
+def sweep_jobs(overrides: list  # a multirun's overrides, e.g. ["zoo.seeds=[0],[1]", "zoo=tiny,digits"]
+              ) -> list:
+    "The overrides of each job of a sweep, as hydra's basic sweeper expands it."
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+# %% ../nbs/10_cli.ipynb
 COMMANDS = {"run": do_run, "report": do_report, "study": do_study}
 USAGE = """usage: robstudy COMMAND [hydra overrides ...]
 
@@ -97,9 +514,11 @@ commands:
   run      train the study's zoo and evaluate every model on every setting (resumable)
   report   run the study's report notebooks with papermill and render HTML into reports/<study>/
   study    run, then report
-  shifts   list every registered shift with its family, parameter and severities
+  shifts   list every shift: image shifts by family, attacks, label shift, text (robstudy shifts NAME)
   fit      fit the effective-robustness line of a results table (robstudy fit --help)
   course   render the course's lessons into reports/course/ (robstudy course --help)
+
+`robstudy run --help` lists the config groups, their options and every key.
 
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
@@ -110,7 +529,41 @@ examples:
   robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib        # a sweep, jobs in parallel on this machine
   robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME   # as SLURM jobs
   robstudy run --cfg job          # print the composed config
+
+A mistake in a command line prints one line naming the closest valid name and exits with status 2;
+ROBSTUDY_TRACEBACK=1 shows the Python traceback.
 """
+
+def run_command(command: str,  # run, report or study
+                argv: list     # its arguments: hydra overrides and flags
+               ) -> int:
+    "Compose and check the config of `command` (every job's, for a sweep), then run it; returns the exit status."
+    from hydra._internal.utils import get_args_parser
+    parser = get_args_parser()
+    parser.prog = f"robstudy {command}"
+    args = parser.parse_args(argv)
+    try: return _run_command(command, args, argv)
+    except Exception as e:
+        if not is_user_error(e) or _want_traceback(): raise
+        print(user_error_line(e, command, args.overrides), file=sys.stderr)
+        return 2
+
+def _run_command(command, args, argv) -> int:
+    from robstudy.config import compose
+    if args.help:
+        print(command_help(command)); return 0
+    if any([args.hydra_help, args.info, args.shell_completion, args.config_path, args.config_name, args.config_dir,
+            args.experimental_rerun]):
+        _hydra_command(COMMANDS[command], command, argv); return 0   # hydra's own business
+    swept = args.multirun and not any(o.lstrip("+").startswith("hydra/sweeper") for o in args.overrides)
+    jobs = sweep_jobs(args.overrides) if swept else [args.overrides]
+    for job in jobs[:256]:           # a huge sweep: its first 256 jobs are checked
+        cfg = compose(job)
+        if not args.cfg: check_config(cfg, command)
+    if args.multirun or args.cfg:
+        _hydra_command(COMMANDS[command], command, argv); return 0
+    COMMANDS[command](cfg)
+    return 0
 
 def main(argv=None):
     "Entry point of the `robstudy` console script."
@@ -121,14 +574,19 @@ def main(argv=None):
     if cmd == "shifts": return do_shifts(rest)
     if cmd in EXTRA_COMMANDS: return EXTRA_COMMANDS[cmd](rest)
     if cmd not in COMMANDS:
-        print(f"robstudy: unknown command {cmd!r}; expected one of {sorted([*COMMANDS, 'shifts', *EXTRA_COMMANDS])}\n\n{USAGE}", file=sys.stderr)
+        e = ValueError(f"unknown command {cmd!r}; expected one of {sorted([*COMMANDS, 'shifts', *EXTRA_COMMANDS])}")
+        print(user_error_line(e, "") + " (robstudy --help describes each)", file=sys.stderr)
         return 2
-    _hydra_command(COMMANDS[cmd], rest)
-    return 0
+    return run_command(cmd, rest)
 
 def _fit(argv):
+    "`robstudy fit`: its mistakes in one line too, with the Python keywords in messages spelt as its flags."
     from robstudy.fit_cli import fit_command
-    return fit_command(argv)
+    try: return fit_command(argv)
+    except Exception as e:
+        if not is_user_error(e) or _want_traceback(): raise
+        print(user_error_line(e, "fit"), file=sys.stderr)
+        return 2
 
 def course_dir() -> Path:
     "The folder of the course's lesson notebooks: $ROBSTUDY_COURSE_NBS or the repository's nbs/course."
@@ -137,10 +595,9 @@ def course_dir() -> Path:
     if not d.is_dir(): raise FileNotFoundError(f"no course notebooks in {d}: run from a robstudy checkout or set ROBSTUDY_COURSE_NBS")
     return d
 
-def do_course(argv: list) -> int:
-    "Render the course's lessons with papermill into reports/course/ (HTML, executed notebook, key figures) and rebuild the index."
+def course_parser():
+    "The argument parser of `robstudy course`."
     import argparse
-    from robstudy.reports import run_report, write_index
     ap = argparse.ArgumentParser(prog="robstudy course", description="Render the course's lessons (nbs/course/) into reports/course/.")
     ap.add_argument("lessons", nargs="*", help="lessons to render, by number or name fragment (default: all)")
     ap.add_argument("--quick", action="store_true", help="the lessons' quick mode (smaller models and data, seconds per lesson)")
@@ -149,15 +606,23 @@ def do_course(argv: list) -> int:
     ap.add_argument("--force", action="store_true", help="re-execute lessons whose inputs did not change")
     ap.add_argument("--timeout", type=int, default=900, help="papermill execution timeout per cell, seconds")
     ap.add_argument("--list", action="store_true", help="list the lessons and exit")
-    a = ap.parse_args(argv)
-    folder = course_dir()
+    return ap
+
+def do_course(argv: list) -> int:
+    "Render the course's lessons with papermill into reports/course/ (HTML, executed notebook, key figures) and rebuild the index."
+    from robstudy.reports import run_report, write_index
+    a = course_parser().parse_args(argv)
+    try: folder = course_dir()
+    except FileNotFoundError as e:
+        print(user_error_line(e, "course"), file=sys.stderr); return 2
     lessons = sorted(p.stem for p in folder.glob("[0-9]*.ipynb"))
     if a.list:
         print("\n".join(lessons)); return 0
     chosen = [l for l in lessons if not a.lessons or any(l.startswith(q) or q in l for q in a.lessons)]
     unknown = [q for q in a.lessons if not any(l.startswith(q) or q in l for l in lessons)]
     if unknown:
-        print(f"robstudy course: no lesson matches {unknown}; expected a number or name fragment of {lessons}", file=sys.stderr)
+        e = ValueError(f"no lesson matches {unknown}; expected a number or name fragment of {lessons}")
+        print(user_error_line(e, "course"), file=sys.stderr)
         return 2
     out, failed = Path(a.out)/"course", 0
     for name in chosen:
