@@ -46,7 +46,8 @@ def get_device(device: str | torch.device = "auto"  # 'auto', 'cpu', 'cuda', 'cu
     return dev
 
 # %% ../nbs/00_core.ipynb
-def _canonical(obj):
+def _canonical(obj  # dicts, lists, tuples, str, numbers, bool, None, numpy scalars, paths
+              ):
     "Turn `obj` into plain JSON-able python (tuples to lists, numpy scalars to python)."
     if isinstance(obj, dict): return {str(k): _canonical(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)): return [_canonical(v) for v in obj]
@@ -56,10 +57,13 @@ def _canonical(obj):
     if obj is None or isinstance(obj, (str, int, float, bool)): return obj
     raise TypeError(f"cannot hash a {type(obj).__name__} ({obj!r}): use dicts, lists, str, int, float, bool or None")
 
-def canonical_json(obj) -> str:
+# %% ../nbs/00_core.ipynb
+def canonical_json(obj  # a JSON-like object (see `_canonical`)
+                  ) -> str:
     "Canonical JSON text of `obj`: sorted keys, no whitespace."
     return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"), allow_nan=True)
 
+# %% ../nbs/00_core.ipynb
 def stable_hash(obj,  # a JSON-like object (dicts, lists, str, numbers, bool, None)
                 n: int = 12  # number of hex characters to keep
                ) -> str:
@@ -68,7 +72,8 @@ def stable_hash(obj,  # a JSON-like object (dicts, lists, str, numbers, bool, No
 
 # %% ../nbs/00_core.ipynb
 def tensor_fingerprint(*arrays,  # torch tensors or numpy arrays
-                       n: int = 16) -> str:
+                       n: int = 16  # number of hex characters to keep
+                      ) -> str:
     "Hash of the exact contents (dtype, shape, bytes) of tensors or arrays."
     h = hashlib.sha256()
     for a in arrays:
@@ -77,7 +82,7 @@ def tensor_fingerprint(*arrays,  # torch tensors or numpy arrays
     return h.hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb
-_UMASK = os.umask(0); os.umask(_UMASK)
+_UMASK = os.umask(0); os.umask(_UMASK)  # the process's umask, read once (os.umask can only be read by setting it)
 
 def atomic_write_bytes(path: str | Path,  # where the file should end up
                        data: bytes       # its full contents
@@ -95,15 +100,24 @@ def atomic_write_bytes(path: str | Path,  # where the file should end up
         raise
     return path
 
-def atomic_write_text(path, text: str) -> Path:
+# %% ../nbs/00_core.ipynb
+def atomic_write_text(path,     # where the file should end up
+                      text: str  # its full contents
+                     ) -> Path:
     "Write `text` (utf-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode("utf-8"))
 
-def atomic_write_json(path, obj, indent: int | None = 1) -> Path:
+# %% ../nbs/00_core.ipynb
+def atomic_write_json(path,                    # where the file should end up
+                      obj,                     # a JSON-like object (see `_canonical`)
+                      indent: int | None = 1   # JSON indentation (None: one line)
+                     ) -> Path:
     "Write `obj` as JSON to `path` atomically."
     return atomic_write_text(path, json.dumps(_canonical(obj), indent=indent, sort_keys=True))
 
-def read_json(path) -> object:
+# %% ../nbs/00_core.ipynb
+def read_json(path  # a JSON file
+             ) -> object:
     "Read a JSON file, with an error that names the file when it is not valid JSON."
     path = Path(path)
     try: return json.loads(path.read_text(encoding="utf-8"))
@@ -143,7 +157,8 @@ def counter_uniform(seed: int,              # the shift's (or study's) seed
                     index: torch.Tensor,    # global example indices, shape (N,)
                     shape: tuple,           # shape of the random numbers per example
                     stream: int = 0,        # an independent stream for a second use under the same seed
-                    device=None) -> torch.Tensor:
+                    device=None             # where to compute (default: `index`'s device)
+                   ) -> torch.Tensor:
     "Uniform(0,1) float32 numbers of shape (N, *shape), a pure function of (seed, stream, index, position)."
     device = index.device if device is None else device
     index = index.to(device=device, dtype=torch.int64)
@@ -156,7 +171,13 @@ def counter_uniform(seed: int,              # the shift's (or study's) seed
     u += (h < 0).to(torch.float64) * 4294967296.0                                          # the unsigned value
     return (u * (1 / 4294967296.0)).to(torch.float32).reshape(len(index), *shape)
 
-def counter_normal(seed: int, index: torch.Tensor, shape: tuple, stream: int = 0, device=None) -> torch.Tensor:
+# %% ../nbs/00_core.ipynb
+def counter_normal(seed: int,             # the shift's (or study's) seed
+                   index: torch.Tensor,   # global example indices, shape (N,)
+                   shape: tuple,          # shape of the random numbers per example
+                   stream: int = 0,       # an independent stream for a second use under the same seed
+                   device=None            # where to compute (default: `index`'s device)
+                  ) -> torch.Tensor:
     "Standard normal numbers, batch-invariant like `counter_uniform` (Box-Muller on two streams)."
     u1 = counter_uniform(seed, index, shape, stream=2 * stream + 1, device=device)
     u2 = counter_uniform(seed, index, shape, stream=2 * stream + 2, device=device)
@@ -175,5 +196,6 @@ def moved(module: str,   # the old module's `__name__`
         return getattr(importlib.import_module(target), new or name)
     return __getattr__
 
+# %% ../nbs/00_core.ipynb
 _MOVED = {n: "robstudy.tables" for n in ("Tables", "clopper_pearson", "ROLES", "MODEL_COLUMNS", "SETTING_COLUMNS", "EVAL_COLUMNS")}
 __getattr__ = moved(__name__, _MOVED)
