@@ -17,7 +17,7 @@ from .data import DatasetSplit
 
 # %% auto 0
 __all__ = ['SHAPES', 'COLOURS', 'BACKGROUNDS', 'ATTRIBUTES', 'COLUMNS', 'TRAIN_DISTRIBUTION', 'SHAPE_SDF', 'EDITS',
-           'sample_attributes', 'check_attributes', 'render_attributes', 'edit_attributes', 'changed_attributes',
+           'sample_attributes', 'check_attributes', 'render_attributes', 'changed_attributes', 'edit_attributes',
            'load_shapes', 'edit_settings', 'edited_test_set']
 
 # %% ../nbs/01c_attributes.ipynb
@@ -213,6 +213,13 @@ def render_attributes(table: pd.DataFrame,     # attribute table (columns `COLUM
     return (img, alpha) if return_mask else img
 
 # %% ../nbs/01c_attributes.ipynb
+def changed_attributes(before: pd.DataFrame,  # an attribute table
+                       after: pd.DataFrame    # the same images' table after an edit
+                      ) -> list:
+    "The attributes (of `ATTRIBUTES`) whose columns differ between two tables of the same images."
+    return [a for a, cols in ATTRIBUTES.items() if any((before[c].to_numpy() != after[c].to_numpy()).any() for c in cols)]
+
+# %% ../nbs/01c_attributes.ipynb
 EDITS = {
     "background=checker": ("background", "checker"),
     "background=stripes": ("background", "stripes"),
@@ -243,13 +250,6 @@ def edit_attributes(table: pd.DataFrame,   # attribute table to edit (not modifi
     for col, spec in specs.items():
         out[col] = _draw(col, spec, u[:, COLUMNS.index(col) - 1])
     return out
-
-# %% ../nbs/01c_attributes.ipynb
-def changed_attributes(before: pd.DataFrame,  # an attribute table
-                       after: pd.DataFrame    # the same images' table after an edit
-                      ) -> list:
-    "The attributes (of `ATTRIBUTES`) whose columns differ between two tables of the same images."
-    return [a for a, cols in ATTRIBUTES.items() if any((before[c].to_numpy() != after[c].to_numpy()).any() for c in cols)]
 
 # %% ../nbs/01c_attributes.ipynb
 def load_shapes(n_train: int = 3000,          # training images
