@@ -270,7 +270,9 @@ class ImageSource:
                              "from the CPU: pass workers=0")
         loader = DataLoader(_BatchReader(self, prep), batch_size=None, sampler=chunks, num_workers=int(workers),
                             collate_fn=_as_batch, pin_memory=pin_memory)
-        yield from loader
+        def stream():   # the workers start at the first batch, and stop when the stream ends or is dropped
+            yield from loader
+        return stream()
 
     def _can_use_workers(self) -> bool: return True
     def _device(self): return torch.device("cpu")
@@ -442,8 +444,8 @@ class ImageFolderSource(ImageSource):
         if not files: raise FileNotFoundError(f"{_where(kind)}: no image files ({', '.join(exts)}) in the {len(folders)} class folders of {str(root)!r}")
         self.root, self.files = root, files
         super().__init__(root.resolve().name if name is None else name, names, np.asarray(labels, np.int64), {"class_folders": folders},
-                         {"kind": kind, "root": str(root), "class_index": None if index is None else str(index), "classes": classes,
-                          "name": name, "extensions": None if extensions is None else list(exts)}, cache_dir)
+                         {"kind": kind, "root": str(root), "class_index": None if class_index is None else str(class_index),
+                          "classes": classes, "name": name, "extensions": None if extensions is None else list(exts)}, cache_dir)
 
     def _files(self) -> list: return self.files
     def _read(self, pos, prep): return _read_files(self.root, self.files, pos, prep, f"{_where(self.kind)} {self.name!r}")
