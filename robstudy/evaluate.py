@@ -28,6 +28,7 @@ from .shifts import get_shift
 from .sources import ImageSource, Preprocess, TensorSource, as_float_images, image_source, source_keys, split_source, SOURCE_KINDS
 from .store import FileLock, ResultsStore, _crash_point
 from .tables import Tables, with_intervals
+from .recipes import overlaps
 from .zoo import train_models, zoo_grid
 
 # %% auto 0
@@ -602,6 +603,10 @@ def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta
     if len(kinds) > 1:
         meta["mixed_precision"] = True
         print(f"note: this study's records were computed on {', '.join(kinds)}: accuracies may differ in the last digits between them", file=sys.stderr)
+    seen = models.set_index("model_id")["seen_in_training"].fillna("") if "seen_in_training" in models else pd.Series(dtype=str)
+    shift_of = settings.set_index("setting_id")["shift"]
+    # a model evaluated on a shift of a family it was trained on: flagged, and left out of the fits' baselines by default
+    ev["seen_in_training"] = [bool(seen.get(m, "")) and overlaps(seen.get(m, ""), shift_of[s]) for m, s in zip(ev.model_id, ev.setting_id)]
     return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), with_intervals(ev), meta=meta).validate()
 
 # %% ../nbs/04a_evaluate.ipynb

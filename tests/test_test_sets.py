@@ -99,3 +99,13 @@ def test_bad_test_sets_fail_before_any_work(tmp_path, test_set, expect):
         run_study({**STUDY, "test_sets": [test_set]}, folder=tmp_path, progress=False)
     assert expect in str(e.value), str(e.value)
     assert not (tmp_path / "models").exists() and not (tmp_path / "evals").exists(), "nothing may be trained or evaluated"
+
+
+def test_pairs_a_model_saw_in_training_are_flagged(tmp_path):
+    "An augment model (random crops, flips, noise) evaluated on gaussian_noise and rotation: flagged; an ERM model: not."
+    cfg = {**STUDY, "zoo": dict(families=["mlp"], widths=[16], epochs=[1], train_fractions=[1.0], seeds=[0], recipes=["erm", "augment"]),
+           "shifts": {"names": ["gaussian_noise", "contrast"], "severities": [2], "seed": 0}}
+    r = run_study(cfg, folder=tmp_path, progress=False)
+    ev = r.tables.evals.merge(r.tables.settings, on="setting_id").merge(r.tables.models[["model_id", "recipe"]], on="model_id")
+    flagged = {(a.recipe, a.shift) for a in ev.itertuples() if a.seen_in_training}
+    assert flagged == {("augment", "gaussian_noise")}, flagged
