@@ -70,6 +70,7 @@ def _attack_score(model, x, y):
     logits = model(x)
     return logits.argmax(1) != y, F.cross_entropy(logits, y, reduction="none")
 
+# %% ../nbs/02c_adversarial.ipynb
 def _keep_worst(best, score, cand, cand_score):
     "Replace `best` (in place) by `cand` where `cand` is misclassified and `best` is not, or both alike and `cand`'s loss is higher; returns the kept score."
     (wrong, loss), (c_wrong, c_loss) = score, cand_score
