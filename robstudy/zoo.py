@@ -24,7 +24,7 @@ __all__ = ['ZOO_AXES', 'ZOO_SETTINGS', 'ZOO_KEYS', 'LARGE_ZOO', 'check_zoo', 'zo
 ZOO_AXES = {"families": "family", "widths": "width", "depths": "depth", "epochs": "epochs",
             "train_fractions": "train_fraction", "recipes": "recipe", "seeds": "seed"}   # zoo key -> model-config key
 ZOO_SETTINGS = ("lr", "batch_size", "weight_decay", "early_stopping")                    # one value each, for every network
-ZOO_KEYS = (*ZOO_AXES, *ZOO_SETTINGS, "family_options", "recipe_options", "confirm_large")
+ZOO_KEYS = (*ZOO_AXES, *ZOO_SETTINGS, "family_options", "recipe_options", "confirm_large", "models")   # models: pretrained ones (robstudy.pretrained)
 _RULES = {**MODEL_SETTINGS, **TRAINING_SETTINGS}
 
 def _check_options(zoo, key, known, rules_of, kind):
@@ -104,6 +104,7 @@ def _options_grid(opts: dict) -> list:
 def zoo_grid(zoo: dict  # zoo config: the axes, fixed training settings, family_options, recipe_options, confirm_large
             ) -> list:
     "Expand a zoo config into the list of model configs (deduplicated, in a stable order); checks every value first."
+    if not zoo.get("families") and zoo.get("models"): return []   # only pretrained models (`models`): nothing to train
     z = check_zoo(zoo)
     n = zoo_size(z)
     if n > LARGE_ZOO and not z.get("confirm_large"):
