@@ -28,6 +28,7 @@ from .shifts import get_shift
 from .sources import ImageSource, Preprocess, TensorSource, as_float_images, image_source, source_keys, split_source, SOURCE_KINDS
 from .store import FileLock, ResultsStore, _crash_point
 from .tables import Tables, with_intervals
+from .pretrained import check_model_entries, entry_model_id, load_model_entry
 from .recipes import overlaps
 from .zoo import train_models, zoo_grid
 
@@ -429,15 +430,19 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     ev_cfg = cfg.get("eval") or {}
     batch_size, workers = int(batch_size or ev_cfg.get("batch_size") or 1024), int(ev_cfg.get("workers") or 0)
     on_disk = "kind" in cfg["data"]
-    cfgs = zoo_grid(cfg["zoo"]) if (cfg["zoo"].get("families") or not on_disk) else []   # validates families, recipes, fractions
+    cfgs = zoo_grid(cfg["zoo"])                         # validates families, recipes, fractions
     if on_disk and cfgs: raise ValueError("data names a test set on disk (data.kind): such a study evaluates models it does not train; "
                                           "leave zoo.families empty and list the models under zoo.models")
+    runs = Path((cfg.get("paths") or {}).get("runs", "runs"))
+    entries = check_model_entries(cfg["zoo"].get("models") or [], runs=runs)   # every entry and its files, before any work
+    pmids = [entry_model_id(s, cache_dir=folder/".cache") for s in entries]
+    if not cfgs and not entries: raise ValueError("the zoo has no models: give zoo.families (models to train) or zoo.models (pretrained ones)")
     data_cfg = {k: v for k, v in cfg["data"].items() if k != "name"}
     cache = _data_cache_path(folder, {"data": cfg["data"], "test_sets": specs, "shifts": [names, sevs, sseed]})
     c = _cached_data(cache)
     if c is not None and "settings" in c and not any("kind" in s for s in specs) and not on_disk:   # nothing to do: no data loading at all
         settings = pd.DataFrame(c["settings"])
-        mids = [model_id(x, c["fingerprint"]) for x in cfgs]
+        mids = [model_id(x, c["fingerprint"]) for x in cfgs] + pmids
         tables = _finished(store, mids, settings, _grid_key(mids, settings, keep_preds), keep_preds)
         if tables is not None:
             return StudyRun(tables, folder, reused=len(mids) * len(settings), seconds=time.perf_counter() - t0)
@@ -447,7 +452,10 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     fp = ds.fingerprint() if ds is not None else None
     test_sets = _load_test_sets({**cfg, "test_sets": specs}, folder, ds, names, sevs, sseed)
     settings = settings_table([describe_test_set(ts) for ts in test_sets])
-    mids = [model_id(c, fp) for c in cfgs]
+    n_classes = len(test_sets[0].source.classes)
+    if entries: check_model_entries(cfg["zoo"]["models"], runs=runs, n_classes=n_classes)   # the models' outputs fit the classes
+    tmids = [model_id(c, fp) for c in cfgs]
+    mids = tmids + pmids
     sids = settings.setting_id.tolist()
     records, damaged = store.read_evals(mids, sids)
     for path, problem in damaged:      # a record is derived from a model and a setting: recompute it
@@ -457,15 +465,21 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     pdone = store.done(mids, "preds") if keep_preds else None
     todo = {m: [s for s in sids if s not in done[m] or (keep_preds and s not in pdone[m])] for m in mids}
     run = StudyRun(tables=None, folder=folder, reused=sum(len(sids) - len(v) for v in todo.values()))
-    _check_shapes(test_sets, settings, ds, [m for m in mids if todo[m]])
-    models = _models_for(store, cfgs, mids, [i for i, m in enumerate(mids) if todo[m]], ds, device, run, progress)
-    for i in map(mids.index, store.damaged_models(mids)):  # rows missing or damaged: rebuilt from the checkpoint's record
+    _check_shapes(test_sets, settings, ds, [m for m in tmids if todo[m]])
+    models = _models_for(store, cfgs, tmids, [i for i, m in enumerate(tmids) if todo[m]], ds, device, run, progress)
+    preps = {}
+    for s, m in zip(entries, pmids):   # pretrained models: loaded only when something is left to evaluate (or their row is gone)
+        if todo[m] or m in store.damaged_models([m]):
+            lm = load_model_entry(s["entry"], runs, n_classes, device, cache_dir=folder/".cache")
+            store.put_model(m, {**lm.meta, "model_id": m})
+            models[m], preps[m] = lm, lm.preprocess; run.loaded += 1
+    for i in map(tmids.index, store.damaged_models(tmids)):  # rows missing or damaged: rebuilt from the checkpoint's record
         if (store.root/"model_meta"/f"{mids[i]}.json").exists(): print(f"model_meta/{mids[i]}.json: damaged; rebuilding it", file=sys.stderr)
         try: rec = load_checkpoint(store.model_stem(mids[i]))[1]
         except CheckpointError:          # the checkpoint is gone too: train the model again
             models.update(_models_for(store, cfgs, mids, [i], ds, device, run, progress)); rec = load_checkpoint(store.model_stem(mids[i]))[1]
         store.put_model(mids[i], _model_row(cfgs[i], rec))
-    evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress, keep_preds, batch_size, workers)
+    evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress, keep_preds, batch_size, workers, preps)
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
         if FileLock(p)._stale(): p.unlink(missing_ok=True)
     atomic_write_json(folder/"settings.json", settings.to_dict("records"))
@@ -496,6 +510,7 @@ def _model_row(cfg: dict, info: dict) -> dict:
 def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
     "Load or train (under each model's lock, the free ones together) every model in `needed`; returns {model_id: model}."
     models, pending = {}, []
+    if not needed: return models
     for i in needed:
         try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1
         except CheckpointError as e:
@@ -559,25 +574,33 @@ def _forward(model, x: torch.Tensor, device, amp: bool) -> torch.Tensor:
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         return model(x).float()
 
-def evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress=True, keep_preds=False, batch_size=1024, workers=0):
-    "Evaluate every pending (model, setting): each test set streams once per shift, every pending model scores every batch; records written as each pass ends."
-    plan, device = _setting_plan(test_sets, settings), torch.device(device)
+def evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress=True, keep_preds=False, batch_size=1024, workers=0,
+                       preps: dict | None = None   # model id -> its own Preprocess (pretrained models); others take the test set's
+                      ):
+    "Evaluate every pending (model, setting): each test set streams once per shift and preprocessing, every pending model scores every batch; records written as each pass ends."
+    plan, device, preps = _setting_plan(test_sets, settings), torch.device(device), preps or {}
     amp, prec = uses_amp(device), evaluation_precision(device)
     bar = Progress(sum(len(v) for v in todo.values()), "evaluate", progress)
-    passes = {}   # (view, shift) -> settings streamed together
+    passes = {}   # (view, shift, preprocessing) -> (settings streamed together, the models that score them)
     for sid in settings.setting_id:
-        if any(sid in todo[m] for m in todo): passes.setdefault((plan[sid]["view"], plan[sid]["shift"]), []).append(sid)
-    for (view, shift), sids in passes.items():
+        p = plan[sid]
+        for m in models:
+            if sid not in todo[m]: continue
+            prep = preps.get(m, p["ts"].prep)
+            sids, ms = passes.setdefault((p["view"], p["shift"], prep), ([], []))
+            if sid not in sids: sids.append(sid)
+            if m not in ms: ms.append(m)
+    for (view, shift, prep), (sids, ms) in passes.items():
         p0 = plan[sids[0]]; ts = p0["ts"]
-        acc = {(m, s): StreamingMetrics(keep_predictions=keep_preds) for s in sids for m in models if s in todo[m]}
-        for xb, yb, ib in ts.source.batches(batch_size, ts.prep, workers, indices=p0["indices"], pin_memory=device.type == "cuda"):
+        acc = {(m, s): StreamingMetrics(keep_predictions=keep_preds) for s in sids for m in ms if s in todo[m]}
+        for xb, yb, ib in ts.source.batches(batch_size, prep, workers, indices=p0["indices"], pin_memory=device.type == "cuda"):
             x = as_float_images(xb, device, non_blocking=device.type == "cuda")
             g = None if ts.groups is None else ts.groups[ib.numpy()]
             for s in sids:
                 p = plan[s]
                 xs = x if shift == "clean" else get_shift(shift)(x, p["severity"], seed=p["seed"], index=ib.to(device))
                 y = yb if p["label_map"] is None else torch.from_numpy(p["label_map"][yb.numpy()])
-                for m in models:
+                for m in ms:
                     if (m, s) not in acc: continue
                     logits = _forward(models[m], xs, device, amp)
                     acc[(m, s)].update(logits if p["subset"] is None else logits[:, p["subset"]], y, g)

@@ -27,10 +27,11 @@ from safetensors.torch import load_file
 from .core import atomic_write_json, read_json, stable_hash
 from .checkpoints import CheckpointError, load_checkpoint
 from .models import count_parameters
+from .sources import Preprocess   # how a model's input images are made (size, crop, interpolation, channels)
 
 # %% auto 0
 __all__ = ['SOURCE_KINDS', 'ENTRY_KEYS', 'PREPROCESS_KEYS', 'INTERPOLATIONS', 'WEIGHT_SUFFIXES', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'RESERVED_META', 'STUDY_NAME', 'MODEL_ID', 'ModelEntryError', 'Preprocess', 'parse_source', 'read_weights',
+           'RESERVED_META', 'STUDY_NAME', 'MODEL_ID', 'ModelEntryError', 'parse_source', 'read_weights',
            'weight_shapes', 'file_sha256', 'check_weights_fit', 'resolve_preprocess', 'torch_hub_file',
            'hub_hash_prefix', 'timm_cache_file', 'hf_preprocess', 'study_checkpoint', 'check_model_entry',
            'check_model_entries', 'weights_digest', 'entry_model_id', 'Normalized', 'LoadedModel', 'load_model_entry']
@@ -38,15 +39,6 @@ __all__ = ['SOURCE_KINDS', 'ENTRY_KEYS', 'PREPROCESS_KEYS', 'INTERPOLATIONS', 'W
 # %% ../nbs/03g_pretrained.ipynb
 class ModelEntryError(ValueError):
     "A zoo `models:` entry that cannot be used: a bad key or value, a missing file, or weights that do not fit."
-
-# %% ../nbs/03g_pretrained.ipynb
-@dataclass(frozen=True)
-class Preprocess:
-    "How a model's input images are made from stored ones (applied where images are decoded)."
-    size: int | None = None          # resize the shorter side to this (None: keep)
-    crop: int | None = None          # then center-crop to crop×crop (None: no crop)
-    interpolation: str = "bilinear"  # bilinear | bicubic | nearest (PIL's)
-    channels: int | None = None      # convert to 1 or 3 channels (None: keep)
 
 # %% ../nbs/03g_pretrained.ipynb
 SOURCE_KINDS = ("timm", "torchvision", "hf", "file", "study")

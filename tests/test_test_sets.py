@@ -109,3 +109,43 @@ def test_pairs_a_model_saw_in_training_are_flagged(tmp_path):
     ev = r.tables.evals.merge(r.tables.settings, on="setting_id").merge(r.tables.models[["model_id", "recipe"]], on="model_id")
     flagged = {(a.recipe, a.shift) for a in ev.itertuples() if a.seen_in_training}
     assert flagged == {("augment", "gaussian_noise")}, flagged
+
+
+def test_a_pretrained_model_on_a_folder_of_jpegs(tmp_path):
+    "A timm model with weights from a file, evaluated on an ImageNet-style JPEG folder (the ID test set, on disk) and a class subset of it."
+    timm = pytest.importorskip("timm")
+    from PIL import Image
+    from safetensors.torch import save_file
+    from robstudy.pretrained import load_model_entry
+    from robstudy.sources import Preprocess
+    rng = np.random.default_rng(0)
+    classes = ["n01", "n02", "n03", "n04"]
+    for root in ("val", "val-sub"):
+        for k, c in enumerate(classes if root == "val" else classes[1:3]):
+            (tmp_path / root / c).mkdir(parents=True)
+            for i in range(6):
+                img = (rng.random((40, 48, 3)) * 60 + 40 * k).clip(0, 255).astype(np.uint8)
+                Image.fromarray(img).save(tmp_path / root / c / f"{i}.jpg", quality=90)
+    torch.manual_seed(0)
+    net = timm.create_model("resnet18", pretrained=False, num_classes=4)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp_path / "r18.safetensors")
+    entry = {"source": "timm:resnet18", "weights": str(tmp_path / "r18.safetensors"), "num_classes": 4,
+             "preprocess": {"size": 36, "crop": 32}, "meta": {"model_type": "STANDARD"}}
+    cfg = {**STUDY, "data": {"name": "val", "kind": "image_folder", "root": str(tmp_path / "val")},
+           "zoo": {"families": [], "models": [entry]}, "shifts": {"names": ["contrast"], "severities": [2], "seed": 0},
+           "test_sets": [{"name": "sub", "kind": "image_folder", "root": str(tmp_path / "val-sub")}]}
+    r = run_study(cfg, folder=tmp_path / "run", progress=False)
+    s, ev = r.tables.settings, r.tables.evals
+    assert s.dataset.tolist() == ["val", "val", "val-on-sub-classes", "sub"]
+    assert r.tables.models.model_type.tolist() == ["STANDARD"] and r.tables.models.source.tolist() == ["timm:resnet18"]
+    lm = load_model_entry(entry, n_classes=4)
+    src = __import__("robstudy.sources", fromlist=["image_source"]).image_source({"kind": "image_folder", "root": str(tmp_path / "val")})
+    x, y, _ = next(src.batches(100, lm.preprocess))
+    with torch.no_grad(): logits = lm(x.float() / 255)
+    acc = lambda sid: ev.set_index("setting_id").loc[sid, "correct"]
+    assert acc(s.setting_id[0]) == int((logits.argmax(1) == y).sum())                                  # the engine's logits are the model's
+    keep = (y == 1) | (y == 2)
+    assert acc(s.setting_id[2]) == int((logits[keep][:, [1, 2]].argmax(1) == y[keep] - 1).sum())      # paired: scores of classes 1, 2
+    assert acc(s.setting_id[3]) == acc(s.setting_id[2])                                                 # the sub folder holds the same images
+    again = run_study(cfg, folder=tmp_path / "run", progress=False)
+    assert (again.loaded, again.evaluated) == (0, 0), "a finished study loads no model and reads no image"
