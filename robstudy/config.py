@@ -63,6 +63,8 @@ class EvalSection:
 class PathsSection:
     runs: str = "runs"                  # results stores: <runs>/<study.name>/
     reports: str = "reports"            # rendered reports: <reports>/<study.name>/ and <reports>/index.html
+    data: str = "???"                   # your datasets' folder, for the study files that read data on disk (${paths.data})
+    weights: str = "???"                # your model weights' folder (${paths.weights})
 
 @dataclass
 class ReportSection:

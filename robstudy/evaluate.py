@@ -35,7 +35,7 @@ from .zoo import train_models, zoo_grid
 # %% auto 0
 __all__ = ['STUDY_NAME', 'TEST_SET_KEYS', 'ROLE_NAMES', 'EVAL_VERSION', 'SETTING_TABLE_COLUMNS', 'check_study_name',
            'check_shifts', 'TestSet', 'class_index', 'check_test_set', 'describe_test_set', 'settings_table',
-           'build_settings', 'setting_images', 'uses_amp', 'evaluation_precision', 'predict_logits',
+           'build_settings', 'split_test_set', 'setting_images', 'uses_amp', 'evaluation_precision', 'predict_logits',
            'expected_calibration_error', 'worst_group_accuracy', 'classification_metrics', 'StreamingMetrics',
            'Progress', 'StudyRun', 'table_problem', 'run_study', 'evaluate_test_sets', 'collect_tables',
            'evaluate_edits']
@@ -51,12 +51,15 @@ def check_study_name(name) -> str:
     return name
 
 # %% ../nbs/04a_evaluate.ipynb
-def check_shifts(sh: dict) -> tuple:
+def check_shifts(sh: dict,                 # the study's `shifts` config
+                 allow_empty: bool = False  # no synthetic shift is fine (the study has natural-shift test sets)
+                ) -> tuple:
     "The (names, severities, seed) of a study's `shifts` config, every value checked; a ValueError naming the first bad one."
     if not isinstance(sh, dict): raise ValueError(f"shifts={sh!r}: expected a mapping with names, severities and seed")
     names, sevs, seed = sh.get("names"), sh.get("severities", [1, 2, 3, 4, 5]), sh.get("seed", 0)
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"shifts.names={names!r}: expected a non-empty list of shift names (robstudy shifts lists them)")
+    if not isinstance(names, (list, tuple)) or not (names or allow_empty) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"shifts.names={names!r}: expected a non-empty list of shift names (robstudy shifts lists them), "
+                         "unless the study has natural-shift test_sets")
     for n in names: get_shift(n)   # an unknown name is an error naming the valid ones
     if not isinstance(sevs, (list, tuple)) or not sevs:
         raise ValueError(f"shifts.severities={sevs!r}: expected a non-empty list of severities in [0, 5], e.g. [1, 3, 5]")
@@ -107,7 +110,7 @@ def class_index(set_classes: list,       # a test set's class names, in its labe
     return None if idx == list(range(len(id_classes))) else idx
 
 # %% ../nbs/04a_evaluate.ipynb
-TEST_SET_KEYS = ("name", "role", "dataset", "options", "part", "kind", "class_map", "shifts", "preprocess", "optional")
+TEST_SET_KEYS = ("name", "role", "dataset", "options", "part", "kind", "class_map", "shifts", "preprocess", "optional", "for_data")
 
 def check_test_set(spec, where: str = "test_sets") -> dict:
     "A test-set spec with its keys and values checked (not its files: they are read when it is loaded)."
@@ -127,6 +130,7 @@ def check_test_set(spec, where: str = "test_sets") -> dict:
     if spec.get("part", "test") not in ("test", "train", "all"): raise ValueError(f"{where}: part={spec.get('part')!r}; expected test, train or all")
     for k in ("shifts", "optional"):
         if not isinstance(spec.get(k, False), bool): raise ValueError(f"{where}: {k}={spec.get(k)!r}; expected true or false")
+    if not isinstance(spec.get("for_data", ""), str): raise ValueError(f"{where}: for_data={spec.get('for_data')!r}; expected a dataset name")
     for k in ("class_map", "options", "preprocess"):
         if not isinstance(spec.get(k) or {}, dict): raise ValueError(f"{where}: {k}={spec.get(k)!r}; expected a mapping")
     if spec.get("preprocess"): Preprocess(**spec["preprocess"])
@@ -194,6 +198,14 @@ def build_settings(ds: DatasetSplit,           # the study's data split
     "The settings table of a split's test set: the clean test set plus every shift × severity."
     for name in shifts: get_shift(name)
     return _settings_frame(ds.name, split_source(ds).fingerprint(), list(shifts), severities, seed, ds.classes)
+
+def split_test_set(ds: DatasetSplit,           # a dataset split held in memory (on any device)
+                   shifts: list = (),          # shift names applied on top
+                   severities=(1, 2, 3, 4, 5), # ... at these severities
+                   seed: int = 0               # ... with this seed
+                  ) -> TestSet:
+    "A split's test set as the ID `TestSet` that `evaluate_test_sets` streams (its settings: `build_settings` with the same arguments)."
+    return TestSet(ds.name, split_source(ds), "id", None, list(shifts), tuple(severities), int(seed), n_id_classes=len(ds.classes))
 
 def setting_images(ds: DatasetSplit, setting) -> torch.Tensor:
     "The test images of one setting of the split's own test set (the clean images shifted as the setting says)."
@@ -425,8 +437,12 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/name)
     store = ResultsStore(folder)
     keep_preds = bool(cfg.get("store_predictions", False))
-    names, sevs, sseed = check_shifts(cfg["shifts"])   # every value checked before any work
     specs = [check_test_set(s) for s in cfg.get("test_sets") or []]
+    for s in [s for s in specs if s.get("for_data") not in (None, cfg["data"]["name"])]:
+        print(f"test set {s['name']!r} left out: it is a shift of data={s['for_data']}, and this study's data is {cfg['data']['name']}", file=sys.stderr)
+    specs = [s for s in specs if s.get("for_data") in (None, cfg["data"]["name"])]
+    cfg = {**cfg, "test_sets": specs}
+    names, sevs, sseed = check_shifts(cfg["shifts"], allow_empty=bool(specs))   # every value checked before any work
     ev_cfg = cfg.get("eval") or {}
     batch_size, workers = int(batch_size or ev_cfg.get("batch_size") or 1024), int(ev_cfg.get("workers") or 0)
     on_disk = "kind" in cfg["data"]
@@ -593,7 +609,8 @@ def evaluate_test_sets(store, test_sets, settings, models, todo, device, run, pr
     for (view, shift, prep), (sids, ms) in passes.items():
         p0 = plan[sids[0]]; ts = p0["ts"]
         acc = {(m, s): StreamingMetrics(keep_predictions=keep_preds) for s in sids for m in ms if s in todo[m]}
-        for xb, yb, ib in ts.source.batches(batch_size, prep, workers, indices=p0["indices"], pin_memory=device.type == "cuda"):
+        for xb, yb, ib in ts.source.batches(batch_size, prep, workers, indices=p0["indices"],
+                                            pin_memory=device.type == "cuda" and ts.source._device().type == "cpu"):
             x = as_float_images(xb, device, non_blocking=device.type == "cuda")
             g = None if ts.groups is None else ts.groups[ib.numpy()]
             for s in sids:

@@ -149,3 +149,16 @@ def test_a_pretrained_model_on_a_folder_of_jpegs(tmp_path):
     assert acc(s.setting_id[3]) == acc(s.setting_id[2])                                                 # the sub folder holds the same images
     again = run_study(cfg, folder=tmp_path / "run", progress=False)
     assert (again.loaded, again.evaluated) == (0, 0), "a finished study loads no model and reads no image"
+
+
+@pytest.mark.parametrize("study", ["cifar10_testbed", "imagenet_testbed"])
+def test_the_example_testbed_studies_say_what_is_missing(tmp_path, study):
+    "The shipped testbed configs compose; without the user's files they fail naming what is missing, before any work."
+    from robstudy.config import compose
+    with pytest.raises(Exception, match="Missing mandatory value: paths.data"):
+        compose([f"study={study}"])
+    cfg = compose([f"study={study}", f"paths.data={tmp_path / 'data'}", f"paths.weights={tmp_path / 'weights'}"])
+    with pytest.raises((ValueError, FileNotFoundError)) as e:
+        run_study(cfg, folder=tmp_path / "run", progress=False)
+    assert str(tmp_path) in str(e.value) or "hub cache" in str(e.value) or "not in" in str(e.value), str(e.value)
+    assert not (tmp_path / "run" / "evals").exists()
