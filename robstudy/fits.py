@@ -23,8 +23,8 @@ __all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'MAX_QUERY_CHARS', 'QUERY_GR
            'as_accuracies', 'clip_accuracies', 'LinearTrend', 'binomial_weights', 'linear_trend',
            'effective_robustness', 'bootstrap_indices', 'BootstrapTrend', 'bootstrap_trend', 'QueryError',
            'parse_query', 'query_mask', 'setting_accuracy', 'model_frame', 'select_models', 'baseline_mask', 'TrendFit',
-           'fit_tables', 'relative_robustness', 'fit_many', 'average_effective_robustness', 'MultiTrend',
-           'multi_linear_trend', 'fit_tables_multi_id']
+           'paired_id_setting', 'fit_tables', 'relative_robustness', 'fit_many', 'average_effective_robustness',
+           'MultiTrend', 'multi_linear_trend', 'fit_tables_multi_id']
 
 # %% ../nbs/06_fits.ipynb
 TRANSFORMS = ("probit", "logit", "linear")
@@ -723,8 +723,21 @@ class TrendFit:
                 "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(), "per_model": rows}
 
 # %% ../nbs/06_fits.ipynb
+def paired_id_setting(tables: Tables,  # the study's tables
+                      y_setting        # setting_id of the OOD axis, or a list (pooled)
+                     ) -> str:
+    "The ID setting an OOD setting is measured against: its `id_setting` (a class-subset set's paired ID setting), one for all of `y_setting`."
+    ys = [y_setting] if isinstance(y_setting, str) else list(y_setting)
+    s = tables.settings.set_index("setting_id")
+    if "id_setting" not in s: raise ValueError("the settings table has no id_setting column: name the ID setting (x_setting=...)")
+    unknown = [y for y in ys if y not in s.index]
+    if unknown: raise ValueError(f"y_setting {unknown[:3]} not in the settings table")
+    pairs = s.loc[ys, "id_setting"].dropna().unique().tolist()
+    if len(pairs) != 1: raise ValueError(f"the OOD settings {ys[:3]} are measured against different ID settings {pairs[:3]}: fit them one by one")
+    return pairs[0]
+
 def fit_tables(tables: Tables,              # the study's tables (models, settings, evals)
-               x_setting: str,              # setting_id of the ID axis
+               x_setting: str | None,       # setting_id of the ID axis (None: the OOD setting's paired `id_setting`)
                y_setting,                   # setting_id of the OOD axis, or a list (pooled)
                transform: str = "probit",   # 'probit', 'logit' or 'linear'
                baseline: str | None = None, # query over models (+ accuracies) choosing the line's models (QUERY_GRAMMAR)
@@ -737,6 +750,7 @@ def fit_tables(tables: Tables,              # the study's tables (models, settin
                exclude_seen: bool = True    # leave models flagged seen_in_training on these settings out of the baseline
               ) -> TrendFit:
     "Fit the baseline line on results tables and give every model's effective robustness."
+    if x_setting is None: x_setting = paired_id_setting(tables, y_setting)
     if not isinstance(x_setting, str): raise TypeError(f"x_setting must be one setting_id, got {x_setting!r}; for several ID settings use fit_tables_multi_id")
     frame = model_frame(tables, [x_setting], y_setting, missing)
     mask, excluded = baseline_mask(frame, baseline, exclude_seen); base = frame[mask]
