@@ -17,11 +17,11 @@ from pathlib import Path
 # answer at once
 
 # %% auto 0
-__all__ = ['SHELL_SPELLINGS', 'COMMAND_TEXT', 'WIDTH', 'COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run', 'report_parameters',
-           'do_report', 'do_study', 'did_you_mean', 'choices_in', 'shell_spelling', 'is_user_error',
-           'hydra_error_message', 'user_error_line', 'check_config', 'command_help', 'severity_values', 'shift_listing',
-           'shift_details', 'shifts_parser', 'do_shifts', 'sweep_jobs', 'run_command', 'main', 'course_dir',
-           'course_parser', 'do_course']
+__all__ = ['SHELL_SPELLINGS', 'LONGEST_LIST', 'COMMAND_TEXT', 'WIDTH', 'COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run',
+           'report_parameters', 'do_report', 'do_study', 'did_you_mean', 'choices_in', 'shell_spelling',
+           'is_user_error', 'hydra_error_message', 'user_error_line', 'check_config', 'command_help', 'severity_values',
+           'shift_listing', 'shift_details', 'shifts_parser', 'do_shifts', 'sweep_jobs', 'run_command', 'main',
+           'course_dir', 'course_parser', 'do_course']
 
 # %% ../nbs/10_cli.ipynb
 def do_run(cfg: dict) -> "StudyRun":
@@ -90,7 +90,8 @@ def did_you_mean(bad,      # the name that was given
     return starts[0] if len(starts) == 1 else None
 
 # %% ../nbs/10_cli.ipynb
-_LIST_AFTER = re.compile(r"(?:expected (?:one|some) of|it takes|expected a number or name fragment of|Available options in '[^']*':)"
+_LIST_AFTER = re.compile(r"(?:expected (?:one|some) of|is not one of|it takes|expected a number or name fragment of|"
+                         r"Available options in '[^']*':)"
                          r"\s*(\[[^\[\]]*\])")
 _LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\[[^\[\]]*\]""")
 
@@ -122,7 +123,7 @@ SHELL_SPELLINGS = {   # command -> {python keyword: its spelling on that command
     "fit": {"missing": _flag("--missing"), "transform": _flag("--transform"), "baseline": _flag("--baseline"),
             "exclude_seen": lambda v: "--keep-seen" if v == "False" else None,
             "scale": lambda v: f"--opt scale={v}", "confirm_small_values": lambda v: f"--opt confirm_small_values={v}",
-            "dataset": lambda v: f"--opt dataset={v}"},
+            "dataset": lambda v: f"--opt dataset={v}", "format": _flag("--format")},
     **{cmd: {"transform": lambda v: f"study.transform={v}", "baseline": lambda v: f"study.baseline={v}",
              "id_setting": lambda v: f"study.id_setting={v}"} for cmd in ("run", "report", "study")},
 }
@@ -226,6 +227,15 @@ def _closest(bad, choices) -> str | None:
         return f"{parent}.{best}" if best else None
     return did_you_mean(bad, names)
 
+LONGEST_LIST = 40   # a message lists at most this many valid names (the closest one is named anyway)
+
+def _shorten_list(msg: str, choices: list) -> str:
+    "`msg` with its list of valid names cut to its first ones and its last when it has more than LONGEST_LIST."
+    m = _LIST_AFTER.search(msg)
+    if m is None or len(choices) <= LONGEST_LIST: return msg
+    short = "[" + ", ".join(map(repr, choices[:12])) + f", ..., {choices[-1]!r}] ({len(choices)} in all)"
+    return msg[:m.start(1)] + short + msg[m.end(1):]
+
 def user_error_line(e: BaseException,   # the error
                     command: str,       # the robstudy command that met it
                     overrides=()        # its hydra overrides, if any
@@ -237,6 +247,7 @@ def user_error_line(e: BaseException,   # the error
     msg = shell_spelling(msg, command)
     bad, choices = choices_in(msg)
     best = _closest(bad, choices) if bad is not None else None
+    if choices: msg = _shorten_list(msg, choices)
     if best is not None: msg = f"{msg.rstrip('.;')}; did you mean {best!r}?"
     if re.match(r"unknown (text )?shift\b", msg): msg += " (robstudy shifts describes each)"
     return f"robstudy {command}: error: {msg}" if command else f"robstudy: error: {msg}"
@@ -311,6 +322,7 @@ def command_help(command: str  # run, report or study
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from robstudy.config import compose
+    from robstudy.zoo import LARGE_ZOO
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="robstudy.conf", version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
@@ -318,7 +330,7 @@ def command_help(command: str  # run, report or study
         options = {g: loader.get_group_options(g) for g in groups}
     cfg = compose()
     sections = [k for k, v in cfg.items() if isinstance(v, dict)]
-    lines = [f"usage: robstudy {command} [GROUP=OPTION | KEY=VALUE ...] [-m] [--cfg job]", "", COMMAND_TEXT[command], "",
+    lines = [f"usage: robstudy {command} [GROUP=OPTION | KEY=VALUE ...] [-m] [--cfg job] [--yes]", "", COMMAND_TEXT[command], "",
              "config groups (GROUP=OPTION, e.g. zoo=tiny):"]
     lines += [_wrapped(g, options[g]) for g in groups]
     lines += ["", "keys (KEY=VALUE, e.g. zoo.seeds=[0,1,2]; the defaults: robstudy run --cfg job):"]
@@ -328,10 +340,12 @@ def command_help(command: str  # run, report or study
               "  -m, --multirun    sweep: KEY=a,b runs one job per value (hydra/launcher=joblib: in parallel here;",
               "                    hydra/launcher=slurm: as SLURM jobs); every job is checked before any starts",
               "  --cfg job         print the composed config instead of running",
+              f"  --yes             train a zoo of more than {LARGE_ZOO:,} models (the same as zoo.confirm_large=true);",
+              "                    without it such a zoo is refused before anything trains",
               "  --hydra-help      hydra's own options",
               "",
               "`robstudy shifts` lists the shift names. A wrong name or key prints one line naming the closest",
-              "valid one, and exits with status 2 before anything runs; ROBSTUDY_TRACEBACK=1 shows the traceback."]
+              "valid one, and exits with status 2 before anything runs; ROBSTUDY_DEBUG=1 shows the traceback."]
     return "\n".join(lines)
 
 # %% ../nbs/10_cli.ipynb
@@ -496,7 +510,8 @@ def _hydra_command(fn, command: str, argv: list):
     finally: sys.argv = old
 
 def _want_traceback() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("ROBSTUDY_TRACEBACK", "HYDRA_FULL_ERROR"))
+    "Whether a mistake shows its traceback too: ROBSTUDY_DEBUG=1 (or HYDRA_FULL_ERROR=1, or ROBSTUDY_TRACEBACK=1) in the environment."
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("ROBSTUDY_DEBUG", "HYDRA_FULL_ERROR", "ROBSTUDY_TRACEBACK"))
 
 def sweep_jobs(overrides: list  # a multirun's overrides, e.g. ["zoo.seeds=[0],[1]", "zoo=tiny,digits"]
               ) -> list:
@@ -529,16 +544,25 @@ examples:
   robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib        # a sweep, jobs in parallel on this machine
   robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME   # as SLURM jobs
   robstudy run --cfg job          # print the composed config
+  robstudy run zoo.seeds=[0,1,2,3,4,5,6,7,8,9] zoo.widths=[8,16,32,64,128] --yes   # a zoo of over 1,000 models
 
 A mistake in a command line prints one line naming the closest valid name and exits with status 2;
-ROBSTUDY_TRACEBACK=1 shows the Python traceback.
+ROBSTUDY_DEBUG=1 shows the Python traceback.
 """
+
+def _with_override(argv: list, override: str) -> list:
+    "`argv` with `override` beside its first override (argparse reads the overrides as one run of positionals)."
+    for i, a in enumerate(argv):
+        if not a.startswith("-") and "=" in a: return [*argv[:i + 1], override, *argv[i + 1:]]
+    return [*argv, override]
 
 def run_command(command: str,  # run, report or study
                 argv: list     # its arguments: hydra overrides and flags
                ) -> int:
     "Compose and check the config of `command` (every job's, for a sweep), then run it; returns the exit status."
     from hydra._internal.utils import get_args_parser
+    if "--yes" in argv:   # a zoo above the large-zoo guard is meant: the override that says so, for every job
+        argv = _with_override([a for a in argv if a != "--yes"], "zoo.confirm_large=true")
     parser = get_args_parser()
     parser.prog = f"robstudy {command}"
     args = parser.parse_args(argv)
@@ -582,7 +606,7 @@ def main(argv=None):
 def _fit(argv):
     "`robstudy fit`: its mistakes in one line too, with the Python keywords in messages spelt as its flags."
     from robstudy.fit_cli import fit_command
-    try: return fit_command(argv)
+    try: return fit_command(argv, raise_errors=True)
     except Exception as e:
         if not is_user_error(e) or _want_traceback(): raise
         print(user_error_line(e, "fit"), file=sys.stderr)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .fits import fit_tables
-from .ingest import ingest
+from .ingest import FORMATS, ingest
 from .tables import Tables
 
 # %% auto 0
@@ -52,8 +52,11 @@ def load_any_table(path,                     # a tables folder, a folder with on
                   ) -> Tables:
     "A tables folder (a study's `tables/` or a folder holding one), or a published file read by `robstudy.ingest.ingest`."
     path = Path(path)
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"unknown format {format!r} (--format); expected one of {list(FORMATS)}")
+    if not path.exists(): raise FileNotFoundError(f"TABLE {path}: no such file or folder")
     if format is None:
-        if not path.is_dir(): raise ValueError(f"{path} is not a tables folder; give --format (one of the formats robstudy.ingest reads)")
+        if not path.is_dir(): raise ValueError(f"{path} is not a tables folder; give --format (one of {list(FORMATS)})")
         if not (path/"evals.parquet").exists() and (path/"tables"/"evals.parquet").exists(): path = path/"tables"
         return Tables.load(path)
     return ingest(path, format=format, **(opts or {}))
@@ -68,7 +71,14 @@ def _read_meta(path) -> pd.DataFrame:
         meta = meta.rename(columns={"model": "model_id"})
     return meta.drop_duplicates("model_id")
 
-def fit_command(argv: list  # the arguments after `robstudy fit`
+def _check_settings(tables: Tables, a):
+    "--x and every --y name a setting of the table."
+    ids = list(tables.settings.setting_id)
+    for flag, sid in [("--x", a.x), *[("--y", y) for y in a.y]]:
+        if sid not in ids: raise ValueError(f"unknown setting {sid!r} ({flag}); expected one of {ids}")
+
+def fit_command(argv: list,                # the arguments after `robstudy fit`
+                raise_errors: bool = False # a mistake raises (for the `robstudy` command to word), else it is printed with exit 2
                ) -> int:
     "Run `robstudy fit` with `argv`; prints the fit (warnings as 'warning:' lines on stderr); returns the exit code."
     a = fit_parser().parse_args(argv)
@@ -84,9 +94,11 @@ def fit_command(argv: list  # the arguments after `robstudy fit`
                 meta = _read_meta(a.meta)
                 extra = [c for c in meta.columns if c == "model_id" or c not in tables.models.columns]
                 tables = Tables(tables.models.merge(meta[extra], on="model_id", how="left"), tables.settings, tables.evals, tables.meta)
+            _check_settings(tables, a)
             fit = fit_tables(tables, a.x, a.y if len(a.y) > 1 else a.y[0], transform=a.transform, baseline=a.baseline,
                              weighted=a.weighted, cov_type="HC3" if a.hc3 else "nonrobust", missing=a.missing, exclude_seen=not a.keep_seen)
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
+        if raise_errors: raise
         print(f"robstudy fit: error: {e}", file=sys.stderr); return 2
     for w in caught:
         if issubclass(w.category, UserWarning): print(f"robstudy fit: warning: {w.message}", file=sys.stderr)

@@ -3,9 +3,12 @@
 Every ```python block of README.md runs, in the README's order, in one fresh Python process, in a folder that holds a
 copy of the suite's shared trained study (runs/digits/, reports/) and, beside it, each folder of the published
 reference results a reader would have downloaded (imagenet_testbed/, timm/, ...: $ROBSTUDY_REFERENCE or
-../shared/reference-results). A block that fails is named by its number and line, with its first lines and the error.
+../shared/reference-results). A block that writes into a folder with `ingest_into` runs twice in a row, as a notebook
+cell run again does. A block that fails is named by its number and line, with its first lines and the error.
 Without the reference results, a block that fails only because a file is missing is reported as skipped, and the blocks
 after it still run.
+
+The README's transcripts of mistakes (`$ robstudy ...` then the error line) are what the command prints.
 
 Every `robstudy` command line the README shows is also checked without running it: `fit`, `course` and `shifts`
 lines against their argument parsers, `run`, `report` and `study` lines by composing and checking their configs (every
@@ -67,7 +70,9 @@ def test_fenced_blocks_are_found():
 
 
 def test_readme_python_blocks_run(shared_study, tmp_path):
-    blocks = fenced_blocks(README.read_text(), "python")
+    readme = fenced_blocks(README.read_text(), "python")
+    blocks = [b for b in readme for _ in range(2 if "ingest_into(" in b[1] else 1)]   # run again: it must still work
+    assert len(blocks) > len(readme), "the README shows no ingest_into block"
     work = copy_study(shared_study, tmp_path / "readme")
     ref = reference_dir()
     if ref is not None:
@@ -81,7 +86,8 @@ def test_readme_python_blocks_run(shared_study, tmp_path):
     for rec in recs:
         if rec["status"] == "failed":
             code = blocks[rec["block"] - 1][1]
-            pytest.fail(f"README python block {rec['block']} of {len(blocks)} (line {rec['line']}) fails as written:\n"
+            again = " (run a second time)" if rec["block"] > 1 and blocks[rec["block"] - 2] == blocks[rec["block"] - 1] else ""
+            pytest.fail(f"README python block at line {rec['line']}{again} fails as written:\n"
                         + textwrap.indent("\n".join(code.splitlines()[:4]), "    ") + "\n    ...\n" + rec["error"])
     assert r.returncode == 0 and len(recs) == len(blocks), f"the blocks did not all run:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     skipped = [f"block {x['block']} (line {x['line']})" for x in recs if x["status"] == "skipped"]
@@ -138,7 +144,7 @@ def test_readme_study_lines_compose_and_check():
     bad, n = [], 0
     for command in ("run", "report", "study"):
         for toks in command_lines(README.read_text(), command):
-            overrides = [t for t in toks if not t.startswith("-") and t != "job"]
+            overrides = [t for t in toks if not t.startswith("-") and t != "job"] + (["zoo.confirm_large=true"] if "--yes" in toks else [])
             jobs = cli.sweep_jobs(overrides) if ("-m" in toks or "--multirun" in toks) else [overrides]
             for job in jobs:
                 n += 1
@@ -146,3 +152,28 @@ def test_readme_study_lines_compose_and_check():
                 except Exception as e: bad.append(cli.user_error_line(e, command, job))
     assert n >= 10, f"only {n} study command lines found in the README"
     assert not bad, "\n".join(bad)
+
+
+def transcripts(text: str) -> list:
+    "The README's `$ robstudy ...` lines, each with the line shown after it."
+    lines = [l for _, code in fenced_blocks(text, "") for l in code.splitlines()]
+    return [(shlex.split(a[2:]), b) for a, b in zip(lines, lines[1:]) if a.startswith("$ robstudy ")]
+
+
+def test_readme_transcripts_are_what_robstudy_prints(tmp_path, monkeypatch, capsys):
+    "Each transcript's error line is the command's (a `...` in it stands for names left out); a `fit` reads the testbed."
+    from robstudy import cli
+    shown = transcripts(README.read_text())
+    assert len(shown) >= 3
+    for argv, line in shown:
+        if argv[1] == "fit":
+            if reference_dir() is None: continue
+            monkeypatch.chdir(reference_dir() / "imagenet_testbed")
+        else: monkeypatch.chdir(tmp_path)
+        assert cli.main(argv[1:]) == 2, argv
+        err = capsys.readouterr().err.rstrip("\n")
+        parts = [p.strip(" ,") for p in line.split("...")]
+        assert err.startswith(parts[0]) and err.endswith(parts[-1]), (line, err)
+        at = 0
+        for p in parts:
+            at = err.find(p, at); assert at >= 0, (p, err); at += len(p)
