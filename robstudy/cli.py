@@ -527,24 +527,27 @@ USAGE = """usage: robstudy COMMAND [hydra overrides ...]
 
 commands:
   run      train the study's zoo and evaluate every model on every setting (resumable)
-  report   run the study's report notebooks with papermill and render HTML into reports/<study>/
+  report   run the study's report notebooks with papermill, render HTML into reports/<study>/
   study    run, then report
-  shifts   list every shift: image shifts by family, attacks, label shift, text (robstudy shifts NAME)
+  shifts   list every shift: image shifts by family, attacks, label shift, text
   fit      fit the effective-robustness line of a results table (robstudy fit --help)
   course   render the course's lessons into reports/course/ (robstudy course --help)
 
-`robstudy run --help` lists the config groups, their options and every key.
+`robstudy run --help` lists the config groups, their options and every key;
+`robstudy shifts NAME` describes one shift.
 
 examples:
   robstudy run study=digits zoo.seeds=[0,1,2]
   robstudy report study=digits report.show_code=true
-  robstudy report report.force=true                    # re-execute reports whose inputs did not change
-  robstudy report report.notebooks=[reanalysis] +report.parameters.reanalysis.table_path=results.csv \\
+  robstudy report report.force=true      # re-execute reports whose inputs did not change
+  robstudy report report.notebooks=[reanalysis] \\
+      +report.parameters.reanalysis.table_path=results.csv \\
       '+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val]}'
-  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib        # a sweep, jobs in parallel on this machine
-  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME   # as SLURM jobs
-  robstudy run --cfg job          # print the composed config
-  robstudy run zoo.seeds=[0,1,2,3,4,5,6,7,8,9] zoo.widths=[8,16,32,64,128] --yes   # a zoo of over 1,000 models
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=joblib    # a sweep, in parallel here
+  robstudy run -m zoo.seeds=[0],[1] hydra/launcher=slurm hydra.launcher.partition=NAME
+  robstudy run --cfg job                 # print the composed config
+  robstudy run zoo.seeds=[0,1,2,3,4,5,6,7,8,9] zoo.widths=[8,16,32,64,128,256] zoo.epochs=[3,6,12] \\
+      --yes                              # a zoo of more than 1,000 models (1,170 here)
 
 A mistake in a command line prints one line naming the closest valid name and exits with status 2;
 ROBSTUDY_DEBUG=1 shows the Python traceback.

@@ -184,6 +184,10 @@ def test_shifts_help_and_details(capsys):
 
 
 def test_command_help_names_robstudy(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: robstudy COMMAND") and "Hydra" not in out and "--yes" in out, out
+    assert max(map(len, out.splitlines())) <= 100, max(out.splitlines(), key=len)
     for command in ("run", "report", "study"):
         assert cli.main([command, "--help"]) == 0
         out = capsys.readouterr().out
