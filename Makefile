@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # re-install when the packaging or the dependencies change
-STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | sha1sum | cut -c1-10)
+STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml constraints.txt | sha1sum | cut -c1-10)
 ARGS ?=
 
 .PHONY: install study report course docs test test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
@@ -17,9 +17,9 @@ ARGS ?=
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# the CPU build of torch first: the range in settings.ini then installs nothing more
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the tested versions of torch, torchvision and timm (constraints.txt), then robstudy with what it needs
+	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)

@@ -10,6 +10,8 @@ cfg = cfg["DEFAULT"]
 
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
+pretrained_requirements = cfg.get("pretrained_requirements", "").split()   # timm:, torchvision: zoo entries
+hf_requirements = cfg.get("hf_requirements", "").split()                   # hf: zoo entries (optional)
 console_scripts = cfg.get("console_scripts", "").split()
 
 setuptools.setup(
@@ -25,7 +27,8 @@ setuptools.setup(
     include_package_data=True,
     package_data={"robstudy": ["conf/**/*.yaml", "conf/*.yaml", "templates/**/*", "published_tables/*/*"]},
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"pretrained": pretrained_requirements, "hf": hf_requirements,
+                    "dev": dev_requirements + pretrained_requirements},
     entry_points={"console_scripts": console_scripts, "nbdev": [f"{cfg['lib_name']}={cfg['lib_name']}._modidx:d"]},
     zip_safe=False,
 )

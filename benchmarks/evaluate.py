@@ -23,7 +23,7 @@ import torch
 
 from robstudy.core import get_device
 from robstudy.datasets import load_dataset
-from robstudy.evaluate import StudyRun, _evaluate_grid, build_settings, predict_logits, run_study
+from robstudy.evaluate import StudyRun, build_settings, evaluate_test_sets, predict_logits, run_study, split_test_set
 from robstudy.store import ResultsStore
 from robstudy.models import build_model
 from robstudy.zoo import zoo_grid
@@ -67,7 +67,8 @@ def grid_vs_forward(dev, overrides=(), batch_size=4096) -> dict:
     "The default study's zoo (untrained: speed does not depend on weights) × settings through the engine, against the models' own speed."
     cfg = study_config(overrides)
     ds = load_dataset(cfg["data"]["name"], **{k: v for k, v in cfg["data"].items() if k != "name"})
-    settings = build_settings(ds, cfg["shifts"]["names"], tuple(cfg["shifts"]["severities"]), cfg["shifts"]["seed"])
+    shifts = (cfg["shifts"]["names"], tuple(cfg["shifts"]["severities"]), cfg["shifts"]["seed"])
+    settings = build_settings(ds, *shifts)
     cfgs = zoo_grid(cfg["zoo"])
     models = {str(i): build_model(c, ds.image_shape, ds.n_classes).to(dev).eval() for i, c in enumerate(cfgs)}
     dsd = ds.to(dev)
@@ -80,7 +81,8 @@ def grid_vs_forward(dev, overrides=(), batch_size=4096) -> dict:
         todo = {m: list(settings.setting_id) for m in models}
         run = StudyRun(None, Path(d))
         _sync(dev); t0 = time.perf_counter()
-        _evaluate_grid(ResultsStore(d), dsd, settings, list(models), models, todo, dev, run, False, False, batch_size); _sync(dev)
+        evaluate_test_sets(ResultsStore(d), [split_test_set(dsd, *shifts)], settings, models, todo, dev, run,
+                           progress=False, batch_size=batch_size); _sync(dev)
         grid = time.perf_counter() - t0
     images = len(models) * len(settings) * per_setting
     return dict(models=len(models), settings=len(settings), images_per_setting=per_setting, images=images, seconds=grid,

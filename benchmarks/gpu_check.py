@@ -390,7 +390,7 @@ def step_bench_timm(s: Step):
     except ImportError:
         s.save(skipped="the engine cannot evaluate a timm model yet (no robstudy.external.ExternalModel)"); return
     from robstudy.data import DatasetSplit
-    from robstudy.evaluate import StudyRun, _evaluate_grid, _settings_frame
+    from robstudy.evaluate import StudyRun, build_settings, evaluate_test_sets, split_test_set
     from robstudy.store import ResultsStore
     ev = _bench("evaluate")
     if importlib.util.find_spec("timm") is not None:
@@ -414,12 +414,12 @@ def step_bench_timm(s: Step):
     bare = ev.bare_forward(model, xn, s.device, batch_size=bs, reps=3)
     s.save(bare_forward_images_per_s=bare)
     ds = DatasetSplit("random-images", x[:0], y[:0], x, y, [str(i) for i in range(1000)])
-    settings = _settings_frame(ds.name, "random", [], (), 0)
+    settings = build_settings(ds, [], ())
     sid = settings.setting_id.iloc[0]
     def engine():
         with tempfile.TemporaryDirectory(dir=s.scratch) as d:
-            _evaluate_grid(ResultsStore(d), ds, settings, ["resnet50"], {"resnet50": ext}, {"resnet50": [sid]}, torch.device(s.device),
-                           StudyRun(None, Path(d)), False, False, bs)
+            evaluate_test_sets(ResultsStore(d), [split_test_set(ds)], settings, {"resnet50": ext}, {"resnet50": [sid]},
+                               torch.device(s.device), StudyRun(None, Path(d)), progress=False, batch_size=bs)
             _sync(s.device)
     engine()   # warm-up
     best = float("inf")

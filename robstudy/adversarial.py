@@ -11,81 +11,155 @@ import torch.nn.functional as F
 from .core import counter_uniform
 
 # %% auto 0
-__all__ = ['pgd_steps', 'fgsm', 'pgd', 'robust_accuracy']
+__all__ = ['pgd_steps', 'fgsm', 'pgd', 'robust_flags', 'robust_accuracy']
 
 # %% ../nbs/02c_adversarial.ipynb
 def _norm(d, p):
+    "The `p` norm ('linf' or 'l2') of each perturbation in the batch `d`."
     return d.abs().flatten(1).amax(1) if p == "linf" else d.flatten(1).norm(dim=1)
 
 def _project(d, eps, p):
+    "Project each perturbation in `d` onto the `p` ball of radius `eps`."
     if p == "linf": return d.clamp(-eps, eps)
     n = _norm(d, p).clamp(min=1e-12)
     return d * (eps / n).clamp(max=1).view(-1, *[1] * (d.ndim - 1))
 
+# %% ../nbs/02c_adversarial.ipynb
 def _step(g, p):
+    "The steepest-ascent direction of gradient `g` in the `p` norm: its sign (L∞) or its unit vector (L2)."
     if p == "linf": return g.sign()
     return g / g.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *[1] * (g.ndim - 1))
 
-def _grad(model, x, y):
-    x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    return torch.autograd.grad(loss, x)[0]
-
+# %% ../nbs/02c_adversarial.ipynb
 def pgd_steps(loss,                # callable(images) -> scalar to ascend
               x: torch.Tensor,     # clean images in [0, 1]
               d: torch.Tensor,     # starting perturbation
-              eps: float, step_size: float, steps: int, norm: str = "linf"):
-    "The PGD iterations every attack here and the adversarial training recipes share: ascend `loss` from `x + d`, projecting onto the `norm` ball and [0, 1]; returns the images."
+              eps: float,          # radius of the ball
+              step_size: float,    # length of each step (in the norm)
+              steps: int,          # number of steps
+              norm: str = "linf"   # 'linf' or 'l2'
+             ) -> torch.Tensor:
+    "Ascend `loss` from `x + d` by projected gradient steps in the `norm` ball and [0, 1]; returns the images."
     for _ in range(steps):
         xa = (x + d).clamp(0, 1).detach().requires_grad_(True)
         g, = torch.autograd.grad(loss(xa), xa)
         d = _project(xa.detach() + step_size * _step(g, norm) - x, eps, norm)
     return (x + d).clamp(0, 1).detach()
 
-def fgsm(model, x, y, eps: float, norm: str = "linf"):
+# %% ../nbs/02c_adversarial.ipynb
+def _grad(model, x, y):
+    "Gradient of the summed cross-entropy of `model` on (`x`, `y`) with respect to the images."
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    return torch.autograd.grad(loss, x)[0]
+
+def fgsm(model,              # classifier: images -> logits
+         x: torch.Tensor,    # clean images in [0, 1]
+         y: torch.Tensor,    # true labels
+         eps: float,         # budget
+         norm: str = "linf"  # 'linf' or 'l2'
+        ) -> torch.Tensor:
     "One gradient step of size `eps` (signed for L∞, normalized for L2), clipped to [0, 1]."
     if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     return (x + eps * _step(_grad(model, x, y), norm)).clamp(0, 1).detach()
 
-def pgd(model, x, y, eps: float, norm: str = "linf", steps: int = 10, step_size: float | None = None,
-        restarts: int = 1, random_start: bool = True, seed: int = 0, index=None):
-    "PGD within the `norm` ball of radius `eps`; per image, the worst (misclassified, else highest-loss) of the restarts and FGSM."
-    if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    return _pgd_from(fgsm(model, x, y, eps, norm), model, x, y, eps, norm, steps, step_size, restarts, random_start, seed, index)
+# %% ../nbs/02c_adversarial.ipynb
+@torch.no_grad()
+def _attack_score(model, x, y):
+    "Per example: whether `model` misclassifies `x`, and its cross-entropy."
+    logits = model(x)
+    return logits.argmax(1) != y, F.cross_entropy(logits, y, reduction="none")
 
-def _pgd_from(best, model, x, y, eps, norm, steps=10, step_size=None, restarts=1, random_start=True, seed=0, index=None):
-    "`pgd` given its FGSM images `best` (a fresh tensor it overwrites)."
+# %% ../nbs/02c_adversarial.ipynb
+def _keep_worst(best, score, cand, cand_score):
+    "Replace `best` (in place) by `cand` where `cand` is misclassified and `best` is not, or both alike and `cand`'s loss is higher; returns the kept score."
+    (wrong, loss), (c_wrong, c_loss) = score, cand_score
+    take = (c_wrong & ~wrong) | ((c_wrong == wrong) & (c_loss > loss))
+    best[take] = cand[take]
+    return wrong | c_wrong, torch.where(take, c_loss, loss)
+
+# %% ../nbs/02c_adversarial.ipynb
+def _fgsm_start(model, x, y, eps, norm):
+    "Per example, the worst of the clean image and FGSM's, with its score."
+    best = fgsm(model, x, y, eps, norm)
+    score = _keep_worst(best, _attack_score(model, best, y), x, _attack_score(model, x, y))
+    return best, score
+
+# %% ../nbs/02c_adversarial.ipynb
+def _pgd_from(best, score, model, x, y, eps, norm, steps=10, step_size=None, restarts=1, random_start=True, seed=0, index=None):
+    "PGD restarts from `best` (a fresh tensor it overwrites) and its `score`: per example, the worst candidate found."
     index = torch.arange(len(x), device=x.device) if index is None else index
     a = step_size or 2.5 * eps / steps
-    with torch.no_grad(): best_loss = F.cross_entropy(model(best), y, reduction="none")
     for r in range(restarts):
         d = torch.zeros_like(x)
         if random_start and eps > 0:
             u = counter_uniform(seed, index, tuple(x.shape[1:]), stream=500 + r).to(x)
             d = _project((2 * u - 1) * eps, eps, norm)
         xa = pgd_steps(lambda z: F.cross_entropy(model(z), y, reduction="sum"), x, d, eps, a, steps, norm)
-        with torch.no_grad(): loss = F.cross_entropy(model(xa), y, reduction="none")
-        better = loss > best_loss
-        best[better] = xa[better]; best_loss = torch.maximum(best_loss, loss)
+        score = _keep_worst(best, score, xa, _attack_score(model, xa, y))
     return best
 
-@torch.no_grad()
-def _correct(model, x, y): return (model(x).argmax(1) == y).sum().item()
+# %% ../nbs/02c_adversarial.ipynb
+def pgd(model,                 # classifier: images -> logits
+        x: torch.Tensor,       # clean images in [0, 1]
+        y: torch.Tensor,       # true labels
+        eps: float,            # budget
+        norm: str = "linf",    # 'linf' or 'l2'
+        steps: int = 10,       # steps per restart
+        step_size: float | None = None,  # step length (default 2.5 eps / steps)
+        restarts: int = 1,     # random restarts
+        random_start: bool = True,  # start each restart at a random point of the ball (else at x)
+        seed: int = 0,         # seed of the random starts
+        index=None             # global indices of the images (default 0..N-1)
+       ) -> torch.Tensor:
+    "PGD within the `norm` ball of radius `eps`; per image, the worst (misclassified, else highest-loss) of the clean image, FGSM and the restarts."
+    if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    best, score = _fgsm_start(model, x, y, eps, norm)
+    return _pgd_from(best, score, model, x, y, eps, norm, steps, step_size, restarts, random_start, seed, index)
 
-def robust_accuracy(model, x, y, eps_list=(0.0, 0.05, 0.1), norm: str = "linf", batch_size: int = 512, **pgd_kw) -> "pd.DataFrame":
-    "Clean, FGSM and PGD accuracy at each ε (a DataFrame); raises if PGD > FGSM or FGSM > clean anywhere."
+# %% ../nbs/02c_adversarial.ipynb
+@torch.no_grad()
+def _correct(model, x, y):
+    "Per example, whether `model` classifies `x` correctly."
+    return model(x).argmax(1) == y
+
+def robust_flags(model,               # classifier: images -> logits
+                 x: torch.Tensor,     # clean images in [0, 1]
+                 y: torch.Tensor,     # true labels
+                 eps: float,          # budget
+                 norm: str = "linf",  # 'linf' or 'l2'
+                 batch_size: int = 512,  # images per attack batch
+                 **pgd_kw             # steps, step_size, restarts, random_start, seed (as `pgd`)
+                ) -> tuple:
+    "Per-example booleans (clean, fgsm, pgd): correct on the clean image, under FGSM (and clean), under PGD (and both)."
+    if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    c, f, p = [], [], []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        idx = torch.arange(i, i + len(xb), device=x.device)
+        best, score = _fgsm_start(model, xb, yb, eps, norm)
+        c.append(_correct(model, xb, yb)); f.append(_correct(model, best, yb))
+        p.append(_correct(model, _pgd_from(best, score, model, xb, yb, eps, norm, index=idx, **pgd_kw), yb))
+    return tuple(torch.cat(t) for t in (c, f, p))
+
+# %% ../nbs/02c_adversarial.ipynb
+def robust_accuracy(model,                       # classifier: images -> logits (put in eval mode here)
+                    x: torch.Tensor,             # clean images in [0, 1]
+                    y: torch.Tensor,             # true labels
+                    eps_list=(0.0, 0.05, 0.1),   # budgets
+                    norm: str = "linf",          # 'linf' or 'l2'
+                    batch_size: int = 512,       # images per attack batch
+                    **pgd_kw                     # steps, step_size, restarts, random_start, seed (as `pgd`)
+                   ) -> "pd.DataFrame":
+    "Clean, FGSM and PGD accuracy at each ε (a DataFrame); raises if, for any example, PGD > FGSM or FGSM > clean."
     import pandas as pd
     if norm not in ("linf", "l2"): raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     model.eval(); rows = []
-    c = sum(_correct(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
     for eps in eps_list:
-        f = p = 0
-        for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            idx = torch.arange(i, i + len(xb), device=x.device)
-            xf = fgsm(model, xb, yb, eps, norm); f += _correct(model, xf, yb)
-            xp = _pgd_from(xf, model, xb, yb, eps, norm, index=idx, **pgd_kw); p += _correct(model, xp, yb)  # PGD starts from these FGSM images
-        if not p <= f <= c:
-            raise AssertionError(f"sanity failed at eps={eps}: PGD {p} <= FGSM {f} <= clean {c} does not hold")
-        rows.append({"eps": eps, "norm": norm, "n": len(x), "clean": c / len(x), "fgsm": f / len(x), "pgd": p / len(x)})
+        c, f, p = robust_flags(model, x, y, eps, norm, batch_size, **pgd_kw)
+        if (p & ~f).any() or (f & ~c).any():
+            raise AssertionError(f"sanity failed at eps={eps}: {int((p & ~f).sum())} examples correct under PGD but not FGSM, "
+                                 f"{int((f & ~c).sum())} under FGSM but not clean (PGD {int(p.sum())} <= FGSM {int(f.sum())} <= clean {int(c.sum())})")
+        rows.append({"eps": eps, "norm": norm, "n": len(x), "clean": c.float().mean().item(),
+                     "fgsm": f.float().mean().item(), "pgd": p.float().mean().item()})
     return pd.DataFrame(rows)

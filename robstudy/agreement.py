@@ -28,6 +28,7 @@ def as_predictions(out,            # (M, N) predicted labels, or (M, N, C) logit
     if a.ndim == 2 and np.all(np.mod(a, 1) == 0): return a.astype(np.int64)
     raise ValueError(f"{name} must be (models, examples) integer labels or (models, examples, classes) scores, got shape {a.shape} dtype {a.dtype}")
 
+# %% ../nbs/07a_agreement.ipynb
 def accuracies(preds,   # (M, N) predicted labels (or (M, N, C) scores)
                labels   # (N,) true labels
               ) -> np.ndarray:
@@ -36,6 +37,7 @@ def accuracies(preds,   # (M, N) predicted labels (or (M, N, C) scores)
     if p.shape[1] != len(y): raise ValueError(f"{p.shape[1]} predictions per model but {len(y)} labels")
     return (p == y[None, :]).mean(1)
 
+# %% ../nbs/07a_agreement.ipynb
 def agreement_matrix(preds  # (M, N) predicted labels (or (M, N, C) scores)
                     ) -> np.ndarray:
     "(M, M) share of examples on which each pair of models predicts the same label (no labels needed)."
@@ -86,6 +88,7 @@ class AgreementFit:
                 "accuracy_line": None if self.accuracy_line is None else self.accuracy_line.to_dict(),
                 "estimates": self.estimates.to_dict(orient="list")}
 
+# %% ../nbs/07a_agreement.ipynb
 def agreement_on_the_line(preds_id,               # (M, N_id) labels or (M, N_id, C) scores on the ID test set
                           labels_id,              # (N_id,) ID labels
                           preds_ood,              # (M, N_ood) labels or scores on the OOD set (no labels needed)
@@ -134,6 +137,7 @@ def confidence_scores(probs,              # (..., N, C) probabilities (rows sum 
     if score == "negentropy": return (p * np.log(np.clip(p, 1e-12, 1))).sum(-1)
     raise ValueError(f"unknown ATC score {score!r}: expected 'maxconf' or 'negentropy'")
 
+# %% ../nbs/07a_agreement.ipynb
 def atc(probs_id,                 # (M, N_id, C) or (N_id, C) ID probabilities
         labels_id,                # (N_id,) ID labels
         probs_ood,                # (M, N_ood, C) or (N_ood, C) OOD probabilities (no labels needed)

@@ -17,7 +17,7 @@ from .data import DatasetSplit
 
 # %% auto 0
 __all__ = ['SHAPES', 'COLOURS', 'BACKGROUNDS', 'ATTRIBUTES', 'COLUMNS', 'TRAIN_DISTRIBUTION', 'SHAPE_SDF', 'EDITS',
-           'sample_attributes', 'check_attributes', 'render_attributes', 'edit_attributes', 'changed_attributes',
+           'sample_attributes', 'check_attributes', 'render_attributes', 'changed_attributes', 'edit_attributes',
            'load_shapes', 'edit_settings', 'edited_test_set']
 
 # %% ../nbs/01c_attributes.ipynb
@@ -33,8 +33,9 @@ _RANGES = {"size": (0.05, 1.0), "x": (-1.0, 1.0), "y": (-1.0, 1.0), "rotation": 
 
 TRAIN_DISTRIBUTION = dict(shape=list(SHAPES), colour=["red", "green", "blue", "yellow", "magenta", "cyan"],
                           background=["flat", "gradient"], size=(0.45, 0.7), x=(-0.35, 0.35), y=(-0.35, 0.35),
-                          rotation=(-15.0, 15.0))
+                          rotation=(-15.0, 15.0))  # the default training distribution: a spec per column
 
+# %% ../nbs/01c_attributes.ipynb
 def _plain(v):
     "A numpy scalar as the python value (for error messages)."
     return v.item() if isinstance(v, np.generic) else v
@@ -77,6 +78,7 @@ def _draw(col: str, spec, u: torch.Tensor) -> list | np.ndarray:
     pick = np.minimum((u * len(val)).astype(int), len(val) - 1)
     return [val[i] for i in pick] if col in _CHOICES else np.asarray(val, dtype=float)[pick]
 
+# %% ../nbs/01c_attributes.ipynb
 def sample_attributes(n: int,                       # number of images
                       distribution: dict | None = None,  # spec per column (default `TRAIN_DISTRIBUTION`)
                       seed: int = 0,                # seed of the draws
@@ -152,7 +154,8 @@ def _texture(kind: str, gx, gy, u: torch.Tensor, field: torch.Tensor, px: float)
     raise ValueError(f"unknown background {kind!r}; expected one of {list(BACKGROUNDS)}")
 
 # %% ../nbs/01c_attributes.ipynb
-def check_attributes(table: pd.DataFrame) -> pd.DataFrame:
+def check_attributes(table: pd.DataFrame  # an attribute table (columns `COLUMNS`)
+                    ) -> pd.DataFrame:
     "Return `table` if it is a valid attribute table; otherwise raise an error naming the row, column and value."
     if not isinstance(table, pd.DataFrame): raise TypeError(f"attributes must be a pandas DataFrame with columns {list(COLUMNS)}, got {type(table).__name__}")
     missing = [c for c in COLUMNS if c not in table.columns]
@@ -166,6 +169,7 @@ def check_attributes(table: pd.DataFrame) -> pd.DataFrame:
         if bad.any(): i = int(np.argmax(bad)); raise ValueError(f"attribute table row {i}: {col} {_plain(table[col].iloc[i])!r} is out of range; expected a number in [{lo}, {hi}]")
     return table
 
+# %% ../nbs/01c_attributes.ipynb
 def render_attributes(table: pd.DataFrame,     # attribute table (columns `COLUMNS`)
                       size: int = 32,          # image side in pixels
                       device="cpu",            # where the images are made
@@ -209,6 +213,13 @@ def render_attributes(table: pd.DataFrame,     # attribute table (columns `COLUM
     return (img, alpha) if return_mask else img
 
 # %% ../nbs/01c_attributes.ipynb
+def changed_attributes(before: pd.DataFrame,  # an attribute table
+                       after: pd.DataFrame    # the same images' table after an edit
+                      ) -> list:
+    "The attributes (of `ATTRIBUTES`) whose columns differ between two tables of the same images."
+    return [a for a, cols in ATTRIBUTES.items() if any((before[c].to_numpy() != after[c].to_numpy()).any() for c in cols)]
+
+# %% ../nbs/01c_attributes.ipynb
 EDITS = {
     "background=checker": ("background", "checker"),
     "background=stripes": ("background", "stripes"),
@@ -240,10 +251,6 @@ def edit_attributes(table: pd.DataFrame,   # attribute table to edit (not modifi
         out[col] = _draw(col, spec, u[:, COLUMNS.index(col) - 1])
     return out
 
-def changed_attributes(before: pd.DataFrame, after: pd.DataFrame) -> list:
-    "The attributes (of `ATTRIBUTES`) whose columns differ between two tables of the same images."
-    return [a for a, cols in ATTRIBUTES.items() if any((before[c].to_numpy() != after[c].to_numpy()).any() for c in cols)]
-
 # %% ../nbs/01c_attributes.ipynb
 def load_shapes(n_train: int = 3000,          # training images
                 n_test: int = 1200,           # test images
@@ -267,7 +274,7 @@ def load_shapes(n_train: int = 3000,          # training images
                         render_attributes(a_te, size, device, seed), lab(a_te), list(SHAPES), meta)
 
 # %% ../nbs/01c_attributes.ipynb
-def edit_settings(ds: DatasetSplit,        # a `shapes` split (its meta holds the test attribute table)
+def edit_settings(ds: DatasetSplit,        # a `shapes` split (its fingerprint goes into the setting ids)
                   edits: dict | None = None,  # name -> (attribute, value spec) (default `EDITS`)
                   seed: int = 0,           # seed of the edits' random draws
                   fingerprint: str | None = None  # `ds.fingerprint()`, when the caller has it already
@@ -281,7 +288,12 @@ def edit_settings(ds: DatasetSplit,        # a `shapes` split (its meta holds th
     for r in rows: r["setting_id"] = stable_hash({"data": fp, "shift": r["shift"], "attribute": r["attribute"], "value": r["value"], "seed": r["seed"], "edits": 1})
     return pd.DataFrame(rows)[["setting_id", "dataset", "shift", "severity", "role", "attribute", "value", "seed"]]
 
-def edited_test_set(ds: DatasetSplit, attribute: str, value, seed: int = 0) -> tuple:
+# %% ../nbs/01c_attributes.ipynb
+def edited_test_set(ds: DatasetSplit,  # a `shapes` split
+                    attribute: str,    # the attribute to edit (see `ATTRIBUTES`)
+                    value,             # its new value spec (see `edit_attributes`)
+                    seed: int = 0      # seed of the edit's random draws
+                   ) -> tuple:
     "The test images of `ds` re-rendered with one attribute edited: (images, edited attribute table)."
     if "attributes_test" not in ds.meta: raise ValueError(f"dataset {ds.name!r} has no meta['attributes_test']; expected a split from load_shapes")
     t = edit_attributes(ds.meta["attributes_test"], attribute, value, seed=seed)

@@ -15,7 +15,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from .core import stable_hash
 from .models import build_model, count_parameters
-from .recipes import recipe_options
+from .recipes import recipe_options, seen_in_training
 from .training import epoch_batches, implementation, init_model, training_subset
 
 # %% auto 0
@@ -27,23 +27,28 @@ BATCHABLE_FAMILIES = ("logreg", "mlp", "cnn", "convnet", "vit", "random_features
 BATCHABLE_RECIPES = ("erm", "label_smoothing")
 MAX_GROUP = 64          # at most this many models in one stack
 
-def batchable(cfg: dict) -> bool:
+def batchable(cfg: dict  # a model config
+             ) -> bool:
     "Whether the batched trainer reproduces `cfg`'s training."
     return cfg["family"] in BATCHABLE_FAMILIES and cfg.get("recipe", "erm") in BATCHABLE_RECIPES and not cfg.get("early_stopping")
 
-def group_key(cfg: dict) -> str:
+# %% ../nbs/03d_batched.ipynb
+def group_key(cfg: dict  # a model config
+             ) -> str:
     "Configs with equal keys share architecture, recipe and optimiser settings (they may differ in seed, epochs, train_fraction)."
     return stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "epochs", "train_fraction")})
 
 # %% ../nbs/03d_batched.ipynb
-def fuses_by_default(device) -> bool:
+def fuses_by_default(device  # where the zoo trains
+                    ) -> bool:
     "Whether `train_models` fuses groups unasked: on a GPU, where it pays; never on a CPU (plain PyTorch, one model at a time)."
     return torch.device(device).type == "cuda"
 
+# %% ../nbs/03d_batched.ipynb
 def plan_groups(cfgs: list,        # model configs
                 in_shape: tuple,   # image shape
-                n_classes: int,
-                device="cpu",
+                n_classes: int,    # number of classes
+                device="cpu",      # where the zoo trains
                 batched="auto"     # 'auto' (fuse on a GPU), True (fuse every batchable group) or False
                ) -> list:
     "Lists of config positions to train together (a single position trains alone), in a stable order."
@@ -61,7 +66,10 @@ def plan_groups(cfgs: list,        # model configs
 # %% ../nbs/03d_batched.ipynb
 class StackedAdam:
     "Adam (with PyTorch's L2 `weight_decay`) over stacked parameters, stepping a prefix of the models."
-    def __init__(self, params: dict, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params: dict,        # name -> stacked parameter (leading model dimension), updated in place
+                 lr: float,                 # learning rate
+                 weight_decay: float = 0.0, # L2 penalty, as torch.optim.Adam's
+                 betas=(0.9, 0.999), eps: float = 1e-8):
         self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
         self.m = {n: torch.zeros_like(p) for n, p in params.items()}
         self.v = {n: torch.zeros_like(p) for n, p in params.items()}
@@ -80,7 +88,10 @@ class StackedAdam:
             p.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(self.eps), value=-self.lr / bc1)
 
 # %% ../nbs/03d_batched.ipynb
-def step_table(cfgs: list, n: int, batch_size: int) -> tuple:
+def step_table(cfgs: list,       # model configs (their seeds, epochs and training fractions)
+               n: int,           # size of the training set
+               batch_size: int   # examples per step
+              ) -> tuple:
     "Per model, the training-set indices of every step: (index K×T×B, mask K×T×B, steps per model)."
     tables = []
     for c in cfgs:
@@ -94,11 +105,12 @@ def step_table(cfgs: list, n: int, batch_size: int) -> tuple:
         for s, b in enumerate(t): index[k, s, :len(b)] = b; mask[k, s, :len(b)] = 1
     return index, mask, steps
 
+# %% ../nbs/03d_batched.ipynb
 def train_group(cfgs: list,          # configs that share `group_key`
                 x: torch.Tensor,     # training images
                 y: torch.Tensor,     # training labels
-                n_classes: int,
-                device="cpu"
+                n_classes: int,      # number of classes
+                device="cpu"         # where to train
                ) -> list:
     "Train the configs as one stacked computation; returns [(model, info), ...] in the order of `cfgs`."
     t0 = time.perf_counter()
@@ -115,7 +127,7 @@ def train_group(cfgs: list,          # configs that share `group_key`
     params = {n: p.detach().to(device) for n, p in params.items()}
     buffers = {n: b.to(device) for n, b in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
-    smoothing = recipe_options(c0)["smoothing"] if c0["recipe"] == "label_smoothing" else 0.0
+    smoothing = recipe_options(c0)["smoothing"] if c0.get("recipe", "erm") == "label_smoothing" else 0.0
     def loss(p, b, xb, yb, wb):
         out = functional_call(base, (p, b), (xb,))
         return (F.cross_entropy(out.float(), yb, reduction="none", label_smoothing=smoothing) * wb).sum() / wb.sum()
@@ -134,5 +146,6 @@ def train_group(cfgs: list,          # configs that share `group_key`
         m.load_state_dict({**{n: p[r] for n, p in params.items()}, **{n: b[r] for n, b in buffers.items()}})
         out[k] = (m.eval(), {"params": count_parameters(m), "train_seconds": total * steps[k] / max(1, sum(steps)),
                              "n_train": int(mask[r].sum().item() / max(1, int(cfgs[k]["epochs"]))), "epochs_run": int(cfgs[k]["epochs"]),
-                             "batched": len(cfgs), **implementation(device, "fused")})
+                             "batched": len(cfgs), "seen_in_training": ",".join(seen_in_training(cfgs[k])),
+                             **implementation(device, "fused")})
     return out

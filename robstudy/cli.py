@@ -23,7 +23,7 @@ __all__ = ['COMMANDS', 'USAGE', 'EXTRA_COMMANDS', 'do_run', 'report_parameters',
 def do_run(cfg: dict) -> "StudyRun":
     "Run a study (train the zoo, evaluate every setting) and print what was done."
     from robstudy.evaluate import run_study
-    run = run_study(cfg, progress=bool(cfg.get("progress", True)) and sys.stderr.isatty())
+    run = run_study(cfg, progress=bool(cfg.get("progress", True)))   # a bar in a terminal, a line every few seconds in a log
     print(run.summary())
     return run
 

@@ -14,8 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 # %% auto 0
-__all__ = ['StudySection', 'ZooSection', 'ShiftsSection', 'PathsSection', 'ReportSection', 'RobstudyConfig', 'config_dict',
-           'compose']
+__all__ = ['StudySection', 'ZooSection', 'ShiftsSection', 'EvalSection', 'PathsSection', 'ReportSection', 'RobstudyConfig',
+           'config_dict', 'compose']
 
 # %% ../nbs/10_config.ipynb
 @dataclass
@@ -44,6 +44,7 @@ class ZooSection:
     family_options: Dict[str, Any] = field(default_factory=dict)
     recipe_options: Dict[str, Any] = field(default_factory=dict)
     confirm_large: bool = False         # allow a zoo above robstudy's size guard (the CLI's --yes)
+    models: List[Any] = field(default_factory=list)   # pretrained or external models: {source: 'timm:<name>', weights: ...}
 
 @dataclass
 class ShiftsSection:
@@ -53,9 +54,17 @@ class ShiftsSection:
     seed: Any = 0
 
 @dataclass
+class EvalSection:
+    "How the engine streams test sets."
+    batch_size: Optional[int] = None    # images per batch (null: 1024)
+    workers: int = 0                    # DataLoader worker processes decoding image files (0: in the main process)
+
+@dataclass
 class PathsSection:
     runs: str = "runs"                  # results stores: <runs>/<study.name>/
     reports: str = "reports"            # rendered reports: <reports>/<study.name>/ and <reports>/index.html
+    data: str = "???"                   # your datasets' folder, for the study files that read data on disk (${paths.data})
+    weights: str = "???"                # your model weights' folder (${paths.weights})
 
 @dataclass
 class ReportSection:
@@ -72,12 +81,14 @@ class ReportSection:
 class RobstudyConfig:
     "A whole study config: the schema every composed config is merged onto."
     study: StudySection = field(default_factory=StudySection)
-    data: Dict[str, Any] = field(default_factory=dict)   # free-form: `name` plus the loader's options
+    data: Dict[str, Any] = field(default_factory=dict)   # free-form: `name` plus the loader's options (or a source: `kind` + options)
+    test_sets: List[Any] = field(default_factory=list)   # further test sets: {name, dataset | kind + options, role, ...}
     zoo: ZooSection = field(default_factory=ZooSection)
     shifts: ShiftsSection = field(default_factory=ShiftsSection)
     device: str = "auto"
     progress: bool = True
     store_predictions: bool = False
+    eval: EvalSection = field(default_factory=EvalSection)
     paths: PathsSection = field(default_factory=PathsSection)
     report: ReportSection = field(default_factory=ReportSection)
 

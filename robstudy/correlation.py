@@ -163,6 +163,7 @@ def ranking_stability(tables: Tables,      # the study's tables
             rows.append(dict(a=a, b=b, tau=c.r, lo=c.lo, hi=c.hi, p=c.p, n=int(c.n)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/07_correlation.ipynb
 def stability_matrix(pairs: pd.DataFrame  # the output of ranking_stability
                     ) -> pd.DataFrame:
     "Square settings x settings matrix of the rank correlations (1 on the diagonal)."
@@ -186,6 +187,7 @@ def adjust_pvalues(p,                       # p-values (array-like)
         rej[ok], adj[ok], _, _ = multipletests(p[ok], alpha=alpha, method=method)
     return adj, rej
 
+# %% ../nbs/07_correlation.ipynb
 def regress(data: pd.DataFrame,        # one row per model (e.g. TrendFit.per_model)
             formula: str,              # a statsmodels/patsy formula, e.g. 'er ~ C(family) + np.log(params)'
             cov_type: str = "HC3",     # 'nonrobust' or a robust type

@@ -17,7 +17,7 @@ from .core import counter_uniform
 # %% auto 0
 __all__ = ['CORRUPTION_SPECS', 'COMMON_CORRUPTIONS', 'HELD_OUT_CORRUPTIONS', 'PUBLISHED_NAMES', 'gaussian_kernel1d',
            'filter_matrix', 'separable_filter', 'gaussian_filter', 'filter2d', 'gaussian_noise', 'speckle_noise',
-           'impulse_noise', 'shot_noise', 'disk_kernel', 'gaussian_blur', 'defocus_blur', 'motion_blur_at',
+           'impulse_noise', 'shot_noise', 'gaussian_blur', 'disk_kernel', 'defocus_blur', 'motion_blur_at',
            'motion_blur', 'clipped_zoom', 'zoom_factors', 'zoom_blur', 'glass_blur', 'plasma_fractal', 'fog',
            'frost_bank', 'frost', 'snow', 'brightness', 'contrast', 'saturate', 'elastic_transform',
            'pil_resize_matrix', 'pixelate', 'jpeg_quant_table', 'jpeg_compression', 'spatter']
@@ -27,6 +27,7 @@ def _uniform(seed, index, shape, stream):
     "Uniform(0, 1) numbers of shape (N, *shape), batch-invariant (`counter_uniform` on a stream of this module)."
     return counter_uniform(seed, index, tuple(shape), stream=1000 + stream)
 
+# %% ../nbs/02a_corruptions.ipynb
 def _normal(seed, index, shape, stream):
     "Standard normals of shape (N, *shape): both Box–Muller outputs of one pair of counter uniforms."
     p = math.prod(shape); h = (p + 1) // 2
@@ -46,6 +47,7 @@ def _pad_index(n: int, before: int, after: int, mode: str, device) -> torch.Tens
         p = 2 * n; i = i.remainder(p); return torch.where(i >= n, p - 1 - i, i)
     raise ValueError(f"unknown padding mode {mode!r}; expected 'nearest', 'reflect101' or 'symmetric'")
 
+# %% ../nbs/02a_corruptions.ipynb
 def _pad(x, ph: int, pw: int, mode: str):
     "Pad the last two axes of `x` by `ph` rows and `pw` columns on each side."
     if mode == "reflect101" and ph < x.shape[-2] and pw < x.shape[-1]:
@@ -56,15 +58,24 @@ def _pad(x, ph: int, pw: int, mode: str):
     if pw: x = x.index_select(-1, _pad_index(x.shape[-1], pw, pw, mode, x.device))
     return x
 
-def gaussian_kernel1d(sigma: float, truncate: float = 4.0, device=None, dtype=torch.float32) -> torch.Tensor:
+# %% ../nbs/02a_corruptions.ipynb
+def gaussian_kernel1d(sigma: float,          # standard deviation in pixels
+                      truncate: float = 4.0, # radius in standard deviations
+                      device=None,           # device of the kernel
+                      dtype=torch.float32    # dtype of the kernel
+                     ) -> torch.Tensor:
     "Normalized 1-D gaussian of std `sigma`, radius `int(truncate * sigma + 0.5)` as in scipy."
     r = int(truncate * sigma + 0.5)
     t = torch.arange(-r, r + 1, device=device, dtype=torch.float64)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     return (k / k.sum()).to(dtype)
 
+# %% ../nbs/02a_corruptions.ipynb
 @lru_cache(maxsize=1024)
-def filter_matrix(n: int, kernel: tuple, mode: str) -> torch.Tensor:
+def filter_matrix(n: int,        # length of the axis
+                  kernel: tuple, # odd-length kernel (a tuple, so that it can be cached)
+                  mode: str      # edge padding: 'nearest', 'reflect101' or 'symmetric'
+                 ) -> torch.Tensor:
     "n×n float64 matrix correlating an axis of length `n` with the odd-length `kernel`, edges padded by `mode`."
     r = len(kernel) // 2
     src = _pad_index(n, r, r, mode, "cpu")
@@ -74,26 +85,40 @@ def filter_matrix(n: int, kernel: tuple, mode: str) -> torch.Tensor:
         m.index_put_((rows, src[rows + t]), torch.full((n,), float(wt), dtype=torch.float64), accumulate=True)
     return m
 
-def separable_filter(x, kh: torch.Tensor, kw: torch.Tensor, mode: str = "nearest"):
+# %% ../nbs/02a_corruptions.ipynb
+def separable_filter(x,                    # images N×C×H×W
+                     kh: torch.Tensor,     # kernel along the rows (vertical)
+                     kw: torch.Tensor,     # kernel along the columns (horizontal)
+                     mode: str = "nearest" # edge padding
+                    ) -> torch.Tensor:
     "Correlate each channel of N×C×H×W `x` with `kh` along rows and `kw` along columns."
     h, w = x.shape[-2:]
     if len(kw) > 1: x = x @ filter_matrix(w, tuple(kw.tolist()), mode).T.to(x)
     if len(kh) > 1: x = filter_matrix(h, tuple(kh.tolist()), mode).to(x) @ x
     return x
 
-def gaussian_filter(x, sigma: float, truncate: float = 4.0, mode: str = "nearest"):
+# %% ../nbs/02a_corruptions.ipynb
+def gaussian_filter(x,                     # images N×C×H×W
+                    sigma: float,          # standard deviation in pixels (≤ 0: no blur)
+                    truncate: float = 4.0, # radius in standard deviations
+                    mode: str = "nearest"  # edge padding
+                   ) -> torch.Tensor:
     "scikit-image's `gaussian(x, sigma)` on every channel (default edge mode 'nearest', truncate 4)."
     if sigma <= 0: return x
     k = gaussian_kernel1d(sigma, truncate, dtype=torch.float64)
     return separable_filter(x, k, k, mode)
 
+# %% ../nbs/02a_corruptions.ipynb
 @lru_cache(maxsize=256)
 def _separable_terms(k: tuple, tol: float = 1e-9) -> list:
     "A 2-D kernel (rows of values) as a sum of separable terms (column, row) by SVD, dropping singular values below `tol`."
     u, s, vt = torch.linalg.svd(torch.tensor(k, dtype=torch.float64))
     return [(u[:, i] * s[i].sqrt(), vt[i] * s[i].sqrt()) for i in range(len(s)) if s[i] > tol * s[0]]
 
-def filter2d(x, k: torch.Tensor, mode: str = "reflect101"):
+def filter2d(x,                       # images N×C×H×W
+             k: torch.Tensor,         # odd-sized 2-D kernel
+             mode: str = "reflect101" # edge padding (OpenCV's default)
+            ) -> torch.Tensor:
     "OpenCV's `filter2D`: correlate every channel with the odd-sized 2-D kernel `k` (as separable matrix products)."
     out = None
     for col, row in _separable_terms(tuple(map(tuple, k.tolist()))):   # cached by value
@@ -107,10 +132,12 @@ def _luma(t: torch.Tensor, dim: int, red: float = 0.2989) -> torch.Tensor:
     shape = [1] * t.dim(); shape[dim] = 3
     return (t * torch.tensor([red, 0.587, 0.114], device=t.device, dtype=t.dtype).view(shape)).sum(dim, keepdim=True)
 
+# %% ../nbs/02a_corruptions.ipynb
 def _gray(x):
     "Luma of RGB images (OpenCV's RGB2GRAY weights); grey images are returned as they are."
     return x if x.shape[1] == 1 else _luma(x, 1, red=0.299)
 
+# %% ../nbs/02a_corruptions.ipynb
 def _as_channels(rgb, c: int, device, dtype):
     "An RGB colour (0–1) as a 1×C×1×1 tensor; for grey images its luma."
     t = torch.tensor(rgb, device=device, dtype=dtype)
@@ -118,19 +145,34 @@ def _as_channels(rgb, c: int, device, dtype):
     return t.view(1, c, 1, 1)
 
 # %% ../nbs/02a_corruptions.ipynb
-def gaussian_noise(x, c: float, seed: int, index):
+def gaussian_noise(x,              # images N×C×H×W in [0, 1]
+                   c: float,        # the standard deviation
+                   seed: int,       # seed of the random parts
+                   index            # global indices of the images
+                  ) -> torch.Tensor:
     "Additive gaussian noise of standard deviation `c`."
     return x + c * _normal(seed, index, x.shape[1:], 0).to(x)
 
-def speckle_noise(x, c: float, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def speckle_noise(x,              # images N×C×H×W in [0, 1]
+                  c: float,        # the standard deviation of the multiplier
+                  seed: int,       # seed of the random parts
+                  index            # global indices of the images
+                 ) -> torch.Tensor:
     "Multiplicative gaussian noise: x + x·N(0, c²)."
     return x + x * (c * _normal(seed, index, x.shape[1:], 0).to(x))
 
-def impulse_noise(x, c: float, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def impulse_noise(x,              # images N×C×H×W in [0, 1]
+                  c: float,        # the fraction of values replaced
+                  seed: int,       # seed of the random parts
+                  index            # global indices of the images
+                 ) -> torch.Tensor:
     "Salt-and-pepper noise: a fraction `c` of the values set to 0 or 1 with equal odds."
     u = _uniform(seed, index, x.shape[1:], 0).to(x)
     return torch.where(u < c / 2, torch.zeros_like(x), torch.where(u < c, torch.ones_like(x), x))
 
+# %% ../nbs/02a_corruptions.ipynb
 def _poisson(lam, z):
     "Poisson(λ) draws from standard normals `z` (one per rate): inverse CDF below λ = 3, Cornish–Fisher above."
     out = torch.floor(lam + (lam - 1 / 12).clamp(min=0).sqrt() * z + (z * z - 1) / 6 + 0.5).clamp_(min=0)
@@ -144,10 +186,23 @@ def _poisson(lam, z):
         out[small] = k
     return out
 
-def shot_noise(x, c: float, seed: int, index):
+def shot_noise(x,              # images N×C×H×W in [0, 1]
+               c: float,        # photons at full intensity (fewer: noisier)
+               seed: int,       # seed of the random parts
+               index            # global indices of the images
+              ) -> torch.Tensor:
     "Poisson (photon) noise with `c` photons at full intensity: Poisson(x·c)/c."
     z = _normal(seed, index, x.shape[1:], 0).to(x)
     return _poisson(x * c, z) / c
+
+# %% ../nbs/02a_corruptions.ipynb
+def gaussian_blur(x,              # images N×C×H×W in [0, 1]
+                  c: float,        # the standard deviation in pixels
+                  seed: int,       # (unused: deterministic)
+                  index            # (unused)
+                 ) -> torch.Tensor:
+    "Gaussian blur of standard deviation `c` pixels (scikit-image `gaussian`, edge mode 'nearest')."
+    return gaussian_filter(x, c)
 
 # %% ../nbs/02a_corruptions.ipynb
 def _cv_gaussian_kernel1d(ksize: int, sigma: float) -> torch.Tensor:
@@ -156,7 +211,9 @@ def _cv_gaussian_kernel1d(ksize: int, sigma: float) -> torch.Tensor:
     k = torch.exp(-t ** 2 / (2 * sigma ** 2)); return k / k.sum()
 
 @lru_cache(maxsize=64)
-def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
+def disk_kernel(radius: float,     # radius of the disk in pixels
+                alias_blur: float  # std of the anti-aliasing gaussian
+               ) -> torch.Tensor:
     "The reference's anti-aliased disk kernel for defocus blur, zero margins cropped (float64, CPU)."
     if radius <= 8: L, ks = torch.arange(-8, 9, dtype=torch.float64), 3
     else: L, ks = torch.arange(-math.floor(radius), math.floor(radius) + 1, dtype=torch.float64), 5
@@ -171,11 +228,12 @@ def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
     m = len(L) // 2
     return d[m - r:m + r + 1, m - r:m + r + 1]
 
-def gaussian_blur(x, c: float, seed: int, index):
-    "Gaussian blur of standard deviation `c` pixels (scikit-image `gaussian`, edge mode 'nearest')."
-    return gaussian_filter(x, c)
-
-def defocus_blur(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def defocus_blur(x,              # images N×C×H×W in [0, 1]
+                 c: tuple,        # (radius, alias_blur) of the disk
+                 seed: int,       # (unused: deterministic)
+                 index            # (unused)
+                ) -> torch.Tensor:
     "Defocus blur: convolution with an anti-aliased disk of radius `c[0]` (alias blur `c[1]`)."
     return filter2d(x, disk_kernel(float(c[0]), float(c[1])))
 
@@ -190,7 +248,11 @@ def _motion_offsets(radius: int, sigma: float, angle: torch.Tensor, h: int, w: i
     inside = ((dy.abs() < h) & (dx.abs() < w)).long().cumprod(1).bool()   # the reference stops at the first tap outside
     return k[None] * inside, dy.long(), dx.long()
 
-def motion_blur_at(x, radius: int, sigma: float, angle: torch.Tensor):
+def motion_blur_at(x,                     # images N×C×H×W
+                   radius: int,           # the kernel has 2·radius + 1 taps
+                   sigma: float,          # std of the one-sided gaussian kernel
+                   angle: torch.Tensor    # direction of each image's blur in degrees (N values)
+                  ) -> torch.Tensor:
     "Motion blur of every image along its own `angle` (degrees, a tensor of N values), as `imagecorruptions` computes it."
     n, c, h, w = x.shape
     k, dy, dx = _motion_offsets(radius, sigma, angle, h, w)
@@ -226,7 +288,12 @@ def motion_blur_at(x, radius: int, sigma: float, angle: torch.Tensor):
         out.addcmul_(flat.gather(2, src), kx[:, t].view(n, 1, 1))
     return out.reshape(n, c, h, w)
 
-def motion_blur(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def motion_blur(x,              # images N×C×H×W in [0, 1]
+                c: tuple,        # (radius, sigma) of the kernel
+                seed: int,       # seed of the random parts
+                index            # global indices of the images
+               ) -> torch.Tensor:
     "Motion blur of radius `c[0]` and std `c[1]` along a random direction in ±45° per image."
     angle = _uniform(seed, index, (1,), 0)[:, 0] * 90 - 45
     return motion_blur_at(x, int(round(c[0])), float(c[1]), angle)
@@ -245,16 +312,26 @@ def _zoom_matrix(n: int, z: float) -> torch.Tensor:
     m[torch.arange(n), (i1 + top).long()] += t
     return m
 
-def clipped_zoom(x, z: float):
+def clipped_zoom(x,         # images N×C×H×W
+                 z: float   # zoom factor (> 1 enlarges)
+                ) -> torch.Tensor:
     "Zoom N×C×H×W images by `z` about their centre, keeping their size (the reference `clipped_zoom`)."
     a = _zoom_matrix(x.shape[-2], float(z)).to(x); b = _zoom_matrix(x.shape[-1], float(z)).to(x)
     return a @ x @ b.T
 
-def zoom_factors(zmax: float, step: float) -> np.ndarray:
+# %% ../nbs/02a_corruptions.ipynb
+def zoom_factors(zmax: float,   # the factors stop below `zmax`
+                 step: float    # spacing of the factors
+                ) -> np.ndarray:
     "The reference's zoom factors `np.arange(1, zmax, step)`."
     return np.arange(1, zmax, step)
 
-def zoom_blur(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def zoom_blur(x,              # images N×C×H×W in [0, 1]
+              c: tuple,        # (max_zoom, step) of the zoom factors
+              seed: int,       # (unused: deterministic)
+              index            # (unused)
+             ) -> torch.Tensor:
     "Zoom blur: the mean of the image and its zooms by `arange(1, c[0], c[1])`."
     zs = zoom_factors(float(c[0]), float(c[1]))
     out = x.clone()
@@ -278,7 +355,11 @@ def _glass_sources(n: int, h: int, w: int, d: int, iters: int, seed: int, index)
             src[p] = flat[(p + dqi[s]) * n + cols]                                   # x[h, w] = x[h + dy, w + dx]
     return src.T.long()
 
-def glass_blur(x, c: tuple, seed: int, index):
+def glass_blur(x,              # images N×C×H×W in [0, 1]
+               c: tuple,        # (sigma, max_delta, iterations)
+               seed: int,       # seed of the random parts
+               index            # global indices of the images
+              ) -> torch.Tensor:
     "Glass blur: gaussian blur `c[0]`, 8-bit quantization, `c[2]` passes of local pixel copies within `c[1]`, blur again."
     n, ch, h, w = x.shape
     sigma, d, iters = float(c[0]), int(round(c[1])), int(round(c[2]))
@@ -288,7 +369,12 @@ def glass_blur(x, c: tuple, seed: int, index):
     return gaussian_filter(y, sigma)
 
 # %% ../nbs/02a_corruptions.ipynb
-def plasma_fractal(seed: int, index, mapsize: int, wibbledecay: float, device=None):
+def plasma_fractal(seed: int,            # seed of the heightmaps
+                   index,                # global indices of the images (one map each)
+                   mapsize: int,         # side of the maps, a power of two
+                   wibbledecay: float,   # how fast the roughness decays at finer scales
+                   device=None           # device of the maps (default: `index`'s)
+                  ) -> torch.Tensor:
     "Diamond–square heightmaps (N, mapsize, mapsize) in [0, 1], one per image index."
     if mapsize & (mapsize - 1): raise ValueError(f"mapsize must be a power of two, got {mapsize}")
     n = len(index); device = index.device if device is None else device
@@ -313,7 +399,12 @@ def plasma_fractal(seed: int, index, mapsize: int, wibbledecay: float, device=No
     m = m - m.amin((1, 2), keepdim=True)
     return m / m.amax((1, 2), keepdim=True)
 
-def fog(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def fog(x,              # images N×C×H×W in [0, 1]
+        c: tuple,        # (strength, wibble_decay)
+        seed: int,       # seed of the random parts
+        index            # global indices of the images
+       ) -> torch.Tensor:
     "Fog: add `c[0]` times a plasma fractal of decay `c[1]`, then rescale by max/(max + c[0])."
     n, ch, h, w = x.shape
     size = 1 << (max(h, w) - 1).bit_length()
@@ -327,7 +418,9 @@ _FROST_MEANS = ((0.305, 0.585, 0.650), (0.787, 0.805, 0.841), (0.787, 0.805, 0.8
 _FROST_STDS = (0.170, 0.089, 0.089, 0.122, 0.173)
 
 @lru_cache(maxsize=8)
-def frost_bank(size: int, device: str = "cpu") -> torch.Tensor:
+def frost_bank(size: int,            # side of the textures in pixels
+               device: str = "cpu"   # device of the bank
+              ) -> torch.Tensor:
     "Five procedural frost textures (5, 3, size, size) in [0, 1], a pure function of the size."
     g = torch.Generator().manual_seed(20190101)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
@@ -351,7 +444,12 @@ def frost_bank(size: int, device: str = "cpu") -> torch.Tensor:
         bank.append(rgb.clamp(0, 1))
     return torch.stack(bank).to(device)
 
-def frost(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def frost(x,              # images N×C×H×W in [0, 1]
+          c: tuple,        # (image_weight, frost_weight)
+          seed: int,       # seed of the random parts
+          index            # global indices of the images
+         ) -> torch.Tensor:
     "Frost: `c[0]`·x + `c[1]`·(a random crop of a generated frost texture)."
     n, ch, h, w = x.shape
     size = 2 * max(h, w)
@@ -367,7 +465,11 @@ def frost(x, c: tuple, seed: int, index):
     return c[0] * x + c[1] * tex
 
 # %% ../nbs/02a_corruptions.ipynb
-def snow(x, c: tuple, seed: int, index):
+def snow(x,              # images N×C×H×W in [0, 1]
+         c: tuple,        # (mean, std, zoom, threshold, blur_radius, blur_sigma, blend)
+         seed: int,       # seed of the random parts
+         index            # global indices of the images
+        ) -> torch.Tensor:
     "Snow: motion-blurred thresholded flakes over a whitened image (the reference algorithm, batched)."
     n, ch, h, w = x.shape
     layer = c[0] + c[1] * _normal(seed, index, (1, h, w), 0).to(x)
@@ -381,18 +483,32 @@ def snow(x, c: tuple, seed: int, index):
     return x + layer + layer.flip(-1, -2)
 
 # %% ../nbs/02a_corruptions.ipynb
-def brightness(x, c: float, seed: int, index):
+def brightness(x,              # images N×C×H×W in [0, 1]
+               c: float,        # added to the HSV value
+               seed: int,       # (unused: deterministic)
+               index            # (unused)
+              ) -> torch.Tensor:
     "Raise the HSV value by `c` (hue and saturation kept); grey images: x + c."
     if x.shape[1] == 1: return (x + c).clamp(0, 1)
     v = x.amax(1, keepdim=True); v2 = (v + c).clamp(0, 1)
     return torch.where(v > 0, x * (v2 / v.clamp(min=1e-12)), v2.expand_as(x))
 
-def contrast(x, c: float, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def contrast(x,              # images N×C×H×W in [0, 1]
+             c: float,        # the factor (1 keeps the image)
+             seed: int,       # (unused: deterministic)
+             index            # (unused)
+            ) -> torch.Tensor:
     "Scale each channel's deviation from its own mean by `c`."
     m = x.mean((2, 3), keepdim=True)
     return (x - m) * c + m
 
-def saturate(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def saturate(x,              # images N×C×H×W in [0, 1]
+             c: tuple,        # (factor, offset) of the saturation
+             seed: int,       # (unused: deterministic)
+             index            # (unused)
+            ) -> torch.Tensor:
     "Map the HSV saturation S to clip(S·c[0] + c[1], 0, 1), hue and value kept (grey images unchanged)."
     if x.shape[1] == 1: return x.clone()
     v = x.amax(1, keepdim=True); mn = x.amin(1, keepdim=True)
@@ -403,7 +519,11 @@ def saturate(x, c: tuple, seed: int, index):
     return v - v * s2 * f
 
 # %% ../nbs/02a_corruptions.ipynb
-def elastic_transform(x, c: tuple, seed: int, index):
+def elastic_transform(x,              # images N×C×H×W in [0, 1]
+                      c: tuple,        # (alpha, sigma, affine) as fractions of the side
+                      seed: int,       # seed of the random parts
+                      index            # global indices of the images
+                     ) -> torch.Tensor:
     "Elastic transform: random affine (control points moved by ±`c[2]`·side) plus smoothed displacement `c[0]`, std `c[1]` (fractions of the side)."
     n, ch, h, w = x.shape
     side = float(min(h, w))
@@ -428,7 +548,10 @@ def elastic_transform(x, c: tuple, seed: int, index):
 
 # %% ../nbs/02a_corruptions.ipynb
 @lru_cache(maxsize=256)
-def pil_resize_matrix(n_in: int, n_out: int, nearest: bool = False) -> torch.Tensor:
+def pil_resize_matrix(n_in: int,             # input length
+                      n_out: int,            # output length
+                      nearest: bool = False  # NEAREST instead of BOX
+                     ) -> torch.Tensor:
     "n_out×n_in float64 matrix of PIL's 1-D `resize` with the BOX (or NEAREST) filter."
     m = torch.zeros(n_out, n_in, dtype=torch.float64)
     scale = n_in / n_out
@@ -445,7 +568,12 @@ def pil_resize_matrix(n_in: int, n_out: int, nearest: bool = False) -> torch.Ten
         if m[o].sum() > 0: m[o] /= m[o].sum()
     return m
 
-def pixelate(x, c: tuple, seed: int, index):
+# %% ../nbs/02a_corruptions.ipynb
+def pixelate(x,              # images N×C×H×W in [0, 1]
+             c: tuple,        # (scale, upsample_nearest)
+             seed: int,       # (unused: deterministic)
+             index            # (unused)
+            ) -> torch.Tensor:
     "Pixelate: resize by `c[0]` with PIL BOX and back with BOX (`c[1]` < 0.5) or NEAREST."
     n, ch, h, w = x.shape
     sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
@@ -461,13 +589,16 @@ _JPEG_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14
 _JPEG_CHROMA = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
                 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
 
-def jpeg_quant_table(quality: float, chroma: bool = False) -> torch.Tensor:
+def jpeg_quant_table(quality: float,        # JPEG quality 1–100
+                     chroma: bool = False   # the chroma table instead of the luma one
+                    ) -> torch.Tensor:
     "The 8×8 libjpeg quantization table for `quality` (1–100), baseline (entries clamped to 1–255)."
     q = min(max(int(round(quality)), 1), 100)
     scale = 5000 / q if q < 50 else 200 - 2 * q
     base = torch.tensor(_JPEG_CHROMA if chroma else _JPEG_LUMA, dtype=torch.float64)
     return torch.floor((base * scale + 50) / 100).clamp(1, 255).view(8, 8)
 
+# %% ../nbs/02a_corruptions.ipynb
 @lru_cache(maxsize=4)
 def _dct_matrix() -> torch.Tensor:
     k = torch.arange(8, dtype=torch.float64)
@@ -484,7 +615,11 @@ def _jpeg_plane(p, qt):
     b = d.T @ coef @ d
     return b.transpose(2, 3).reshape(n, h, w) + 128
 
-def jpeg_compression(x, c: float, seed: int, index):
+def jpeg_compression(x,              # images N×C×H×W in [0, 1]
+                     c: float,        # the JPEG quality (lower: stronger)
+                     seed: int,       # (unused: deterministic)
+                     index            # (unused)
+                    ) -> torch.Tensor:
     "JPEG compression at quality `c` (batched DCT quantization with libjpeg's tables, 4:2:0 chroma)."
     n, ch, h, w = x.shape
     H, W = -(-h // 16) * 16, -(-w // 16) * 16
@@ -531,7 +666,11 @@ def _equalize_hist(v):
     lut = lut.clamp(0, 255)
     return lut.gather(1, flat).reshape(v.shape)
 
-def spatter(x, c: tuple, seed: int, index):
+def spatter(x,              # images N×C×H×W in [0, 1]
+            c: tuple,        # (mean, std, blur, threshold, strength, mud)
+            seed: int,       # seed of the random parts
+            index            # global indices of the images
+           ) -> torch.Tensor:
     "Spatter: water drops (c[5] = 0) or mud (c[5] = 1) from a thresholded liquid layer (mean c[0], std c[1], blur c[2], threshold c[3], strength c[4])."
     n, ch, h, w = x.shape
     liquid = c[0] + c[1] * _normal(seed, index, (1, h, w), 0).to(x)

@@ -22,10 +22,10 @@ class DatasetSplit:
     name: str               # dataset name, e.g. 'digits'
     x_train: torch.Tensor   # N×C×H×W float32 in [0, 1]
     y_train: torch.Tensor   # N int64 labels
-    x_test: torch.Tensor
-    y_test: torch.Tensor
+    x_test: torch.Tensor    # M×C×H×W float32 in [0, 1]
+    y_test: torch.Tensor    # M int64 labels
     classes: list           # class names, index = label
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # provenance: source, split seed, preprocessing, groups, ...
 
     @property
     def n_classes(self) -> int: return len(self.classes)

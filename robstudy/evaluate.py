@@ -11,7 +11,7 @@ import re
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +25,19 @@ from .core import moved, atomic_write_json, get_device, read_json, set_seed, sta
 from .data import DatasetSplit
 from .datasets import load_dataset
 from .shifts import get_shift
+from .sources import ImageSource, Preprocess, TensorSource, as_float_images, image_source, source_keys, split_source, SOURCE_KINDS
 from .store import FileLock, ResultsStore, _crash_point
 from .tables import Tables, with_intervals
+from .pretrained import check_model_entries, entry_model_id, load_model_entry
+from .recipes import overlaps
 from .zoo import train_models, zoo_grid
 
 # %% auto 0
-__all__ = ['STUDY_NAME', 'EVAL_VERSION', 'check_study_name', 'check_shifts', 'build_settings', 'setting_images', 'uses_amp',
-           'evaluation_precision', 'predict_logits', 'expected_calibration_error', 'worst_group_accuracy',
-           'classification_metrics', 'Progress', 'StudyRun', 'table_problem', 'run_study', 'collect_tables',
+__all__ = ['STUDY_NAME', 'TEST_SET_KEYS', 'ROLE_NAMES', 'EVAL_VERSION', 'SETTING_TABLE_COLUMNS', 'check_study_name',
+           'check_shifts', 'TestSet', 'class_index', 'check_test_set', 'describe_test_set', 'settings_table',
+           'build_settings', 'split_test_set', 'setting_images', 'uses_amp', 'evaluation_precision', 'predict_logits',
+           'expected_calibration_error', 'worst_group_accuracy', 'classification_metrics', 'StreamingMetrics',
+           'Progress', 'StudyRun', 'table_problem', 'run_study', 'evaluate_test_sets', 'collect_tables',
            'evaluate_edits']
 
 # %% ../nbs/04a_evaluate.ipynb
@@ -46,12 +51,15 @@ def check_study_name(name) -> str:
     return name
 
 # %% ../nbs/04a_evaluate.ipynb
-def check_shifts(sh: dict) -> tuple:
+def check_shifts(sh: dict,                 # the study's `shifts` config
+                 allow_empty: bool = False  # no synthetic shift is fine (the study has natural-shift test sets)
+                ) -> tuple:
     "The (names, severities, seed) of a study's `shifts` config, every value checked; a ValueError naming the first bad one."
     if not isinstance(sh, dict): raise ValueError(f"shifts={sh!r}: expected a mapping with names, severities and seed")
     names, sevs, seed = sh.get("names"), sh.get("severities", [1, 2, 3, 4, 5]), sh.get("seed", 0)
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"shifts.names={names!r}: expected a non-empty list of shift names (robstudy shifts lists them)")
+    if not isinstance(names, (list, tuple)) or not (names or allow_empty) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"shifts.names={names!r}: expected a non-empty list of shift names (robstudy shifts lists them), "
+                         "unless the study has natural-shift test_sets")
     for n in names: get_shift(n)   # an unknown name is an error naming the valid ones
     if not isinstance(sevs, (list, tuple)) or not sevs:
         raise ValueError(f"shifts.severities={sevs!r}: expected a non-empty list of severities in [0, 5], e.g. [1, 3, 5]")
@@ -62,31 +70,145 @@ def check_shifts(sh: dict) -> tuple:
     return list(names), tuple(float(v) for v in sevs), int(seed)
 
 # %% ../nbs/04a_evaluate.ipynb
-EVAL_VERSION = 2  # bump when what an evaluation record holds, or how it is computed, changes
+@dataclass
+class TestSet:
+    "One test set of a study: its images, its role, the ID classes it covers and the shifts applied on top of it."
+    __test__ = False                   # (not a pytest test class)
+    name: str                          # the `dataset` of its settings
+    source: ImageSource                # streams its images and labels
+    role: str = "ood"                  # 'id' or 'ood'
+    class_index: list | None = None    # the ID class of each of its classes (None: the ID classes, in order)
+    shifts: list = field(default_factory=list)       # synthetic shifts applied on top (names)
+    severities: tuple = ()             # ... at these severities
+    seed: int = 0                      # ... with this seed
+    prep: Preprocess | None = None     # how its images are made (resize/crop) for models without their own preprocessing
+    groups: np.ndarray | None = None   # a group label per image (worst-group accuracy), for the ID test set of data with groups
 
-def _settings_frame(dataset: str, fp: str, shifts: list, severities, seed: int) -> pd.DataFrame:
-    "The settings table of `dataset` (fingerprint `fp`) without loading the data."
-    rows = [dict(dataset=dataset, shift="clean", severity=0.0, role="id", seed=0)]
-    rows += [dict(dataset=dataset, shift=s, severity=float(v), role="ood", seed=int(seed)) for s in shifts for v in severities]
-    for r in rows:
-        key = {**r, "data": fp, "eval": EVAL_VERSION}
-        if r["shift"] != "clean":
-            sh = get_shift(r["shift"])  # unknown names and bad severities fail here, before any work
-            key["definition"] = dict(family=sh.family, param=sh.param, value=sh.parameter(r["severity"]))
+    @property
+    def subset(self) -> list | None:
+        "The ID classes it covers, when they are fewer than the ID classes (the model's scores are restricted to them)."
+        return None if self.class_index is None or len(set(self.class_index)) == self.n_id_classes else list(self.class_index)
+    n_id_classes: int = 0
+
+def class_index(set_classes: list,       # a test set's class names, in its label order
+                id_classes: list,         # the ID test set's class names
+                name: str,                # the test set's name (for messages)
+                class_map: dict | None = None  # set class name -> ID class name, where the names differ
+               ) -> list | None:
+    "The ID class index of each of a test set's classes (None when they are the ID classes in order); an error naming the ones the ID set lacks."
+    cmap = dict(class_map or {})
+    bad_keys = sorted(set(cmap) - set(set_classes))
+    if bad_keys: raise ValueError(f"test set {name!r}: class_map names {bad_keys[:5]}, which are not among its classes {list(set_classes)[:8]}")
+    names = [cmap.get(c, c) for c in set_classes]
+    pos = {c: i for i, c in enumerate(id_classes)}
+    missing = [c for c in names if c not in pos]
+    if missing:
+        raise ValueError(f"test set {name!r}: its classes {missing[:5]} are not ID classes (the ID classes are {list(id_classes)[:8]}...); "
+                         "map them with class_map: {set class: ID class}")
+    if len(set(names)) != len(names): raise ValueError(f"test set {name!r}: two of its classes map to one ID class")
+    idx = [pos[c] for c in names]
+    return None if idx == list(range(len(id_classes))) else idx
+
+# %% ../nbs/04a_evaluate.ipynb
+TEST_SET_KEYS = ("name", "role", "dataset", "options", "part", "kind", "class_map", "shifts", "preprocess", "optional", "for_data")
+
+def check_test_set(spec, where: str = "test_sets") -> dict:
+    "A test-set spec with its keys and values checked (not its files: they are read when it is loaded)."
+    if not isinstance(spec, dict): raise ValueError(f"{where}: each test set is a mapping with name and dataset or kind, got {spec!r}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name):
+        raise ValueError(f"{where}: name={name!r} is not a plain name (letters, digits, '_', '-', '.')")
+    where = f"{where} {name!r}"
+    if ("dataset" in spec) == ("kind" in spec): raise ValueError(f"{where}: give exactly one of dataset (a registered dataset) or kind (one of {sorted(SOURCE_KINDS)})")
+    kind_keys = set()
+    if "kind" in spec:
+        if spec["kind"] not in SOURCE_KINDS: raise ValueError(f"{where}: kind {spec['kind']!r} is unknown; expected one of {sorted(SOURCE_KINDS)}")
+        req, opt = source_keys(spec["kind"]); kind_keys = set(req) | set(opt)
+    unknown = sorted(k for k in spec if k not in TEST_SET_KEYS and k not in kind_keys)
+    if unknown: raise ValueError(f"{where}: unknown key(s) {unknown}; expected {list(TEST_SET_KEYS)} and the options of its kind")
+    if spec.get("role", "ood") not in ROLE_NAMES: raise ValueError(f"{where}: role={spec.get('role')!r}; expected 'id' or 'ood'")
+    if spec.get("part", "test") not in ("test", "train", "all"): raise ValueError(f"{where}: part={spec.get('part')!r}; expected test, train or all")
+    for k in ("shifts", "optional"):
+        if not isinstance(spec.get(k, False), bool): raise ValueError(f"{where}: {k}={spec.get(k)!r}; expected true or false")
+    if not isinstance(spec.get("for_data", ""), str): raise ValueError(f"{where}: for_data={spec.get('for_data')!r}; expected a dataset name")
+    for k in ("class_map", "options", "preprocess"):
+        if not isinstance(spec.get(k) or {}, dict): raise ValueError(f"{where}: {k}={spec.get(k)!r}; expected a mapping")
+    if spec.get("preprocess"): Preprocess(**spec["preprocess"])
+    return dict(spec)
+
+ROLE_NAMES = ("id", "ood")
+
+def _as_source(spec: dict, name: str, cache_dir) -> ImageSource:
+    "The images a test-set (or data) spec names: a registered dataset's split in memory, or a source on disk."
+    if "kind" in spec:
+        return image_source({k: v for k, v in spec.items() if k not in TEST_SET_KEYS or k == "kind"} | {"name": name}, cache_dir=cache_dir)
+    ds = load_dataset(spec["dataset"], **(spec.get("options") or {}))
+    part = spec.get("part", "test")
+    if part == "all":
+        return TensorSource(torch.cat([ds.x_train, ds.x_test]), torch.cat([ds.y_train, ds.y_test]), ds.classes, name)
+    return split_source(ds, part) if name == ds.name else TensorSource(*((ds.x_test, ds.y_test) if part == "test" else (ds.x_train, ds.y_train)), ds.classes, name)
+
+# %% ../nbs/04a_evaluate.ipynb
+EVAL_VERSION = 3  # bump when what an evaluation record holds, or how it is computed, changes
+
+SETTING_TABLE_COLUMNS = ["setting_id", "dataset", "shift", "severity", "role", "seed", "id_setting", "test_set", "n_classes"]
+
+def describe_test_set(ts: TestSet) -> dict:
+    "What a test set's settings depend on (no image is read: fingerprints of files come from their cached manifest)."
+    return {"name": ts.name, "role": ts.role, "fingerprint": ts.source.fingerprint(), "classes": list(ts.source.classes),
+            "class_index": ts.class_index, "shifts": list(ts.shifts), "severities": [float(v) for v in ts.severities],
+            "seed": int(ts.seed), "n_id_classes": ts.n_id_classes}
+
+def settings_table(descs: list) -> pd.DataFrame:
+    "The settings of a study's test sets (the ID test set first): each clean, each shift × severity, and paired ID settings."
+    rows, id_d = [], descs[0]
+    n_id = id_d["n_id_classes"] or len(id_d["classes"])
+    def add(d, dataset, shift, severity, role, seed, subset, id_setting=None):
+        r = dict(dataset=dataset, shift=shift, severity=float(severity), role=role, seed=int(seed), test_set=d["name"],
+                 n_classes=len(subset) if subset else n_id)
+        key = {**{k: r[k] for k in ("dataset", "shift", "severity", "seed")}, "data": d["fingerprint"], "classes": subset, "eval": EVAL_VERSION}
+        if shift != "clean":
+            sh = get_shift(shift)  # unknown names and bad severities fail here, before any work
+            key["definition"] = dict(family=sh.family, param=sh.param, value=sh.parameter(severity))
         r["setting_id"] = stable_hash(key)
-    return pd.DataFrame(rows)[["setting_id", "dataset", "shift", "severity", "role", "seed"]]
+        r["id_setting"] = id_setting or r["setting_id"]
+        rows.append(r); return r["setting_id"]
+    clean = add(id_d, id_d["name"], "clean", 0.0, "id", 0, None)
+    for s in id_d["shifts"]:
+        for v in id_d["severities"]: add(id_d, id_d["name"], s, v, "ood", id_d["seed"], None, clean)
+    for d in descs[1:]:
+        idx = d["class_index"]
+        subset = list(idx) if idx is not None and len(set(idx)) < n_id else None
+        ref = add(id_d, f"{id_d['name']}-on-{d['name']}-classes", "clean", 0.0, "id", 0, subset) if subset else clean
+        add(d, d["name"], "clean", 0.0, d["role"], 0, subset, ref)
+        for s in d["shifts"]:
+            for v in d["severities"]: add(d, d["name"], s, v, "ood", d["seed"], subset, ref)
+    return pd.DataFrame(rows)[SETTING_TABLE_COLUMNS].drop_duplicates("setting_id").reset_index(drop=True)
+
+def _settings_frame(dataset: str, fp: str, shifts: list, severities, seed: int, classes=None) -> pd.DataFrame:
+    "The settings of one ID test set (`dataset`, fingerprint `fp`) with `shifts` at `severities`, without loading the data."
+    return settings_table([dict(name=dataset, role="id", fingerprint=fp, classes=list(classes or []), class_index=None, shifts=list(shifts),
+                                severities=[float(v) for v in severities], seed=int(seed), n_id_classes=len(classes or []))])
 
 def build_settings(ds: DatasetSplit,           # the study's data split
                    shifts: list,               # shift names (all must be registered)
                    severities=(1, 2, 3, 4, 5), # severities to evaluate
                    seed: int = 0               # seed of the shifts' random parts
                   ) -> pd.DataFrame:
-    "The settings table: the clean test set plus every shift × severity."
+    "The settings table of a split's test set: the clean test set plus every shift × severity."
     for name in shifts: get_shift(name)
-    return _settings_frame(ds.name, ds.fingerprint(), list(shifts), severities, seed)
+    return _settings_frame(ds.name, split_source(ds).fingerprint(), list(shifts), severities, seed, ds.classes)
+
+def split_test_set(ds: DatasetSplit,           # a dataset split held in memory (on any device)
+                   shifts: list = (),          # shift names applied on top
+                   severities=(1, 2, 3, 4, 5), # ... at these severities
+                   seed: int = 0               # ... with this seed
+                  ) -> TestSet:
+    "A split's test set as the ID `TestSet` that `evaluate_test_sets` streams (its settings: `build_settings` with the same arguments)."
+    return TestSet(ds.name, split_source(ds), "id", None, list(shifts), tuple(severities), int(seed), n_id_classes=len(ds.classes))
 
 def setting_images(ds: DatasetSplit, setting) -> torch.Tensor:
-    "The test images of one setting (the clean images shifted as the setting says), on the data's device."
+    "The test images of one setting of the split's own test set (the clean images shifted as the setting says)."
     if setting["shift"] == "clean": return ds.x_test
     return get_shift(setting["shift"])(ds.x_test, setting["severity"], seed=int(setting["seed"]))
 
@@ -148,27 +270,67 @@ def classification_metrics(logits: torch.Tensor, y: torch.Tensor,
     return out
 
 # %% ../nbs/04a_evaluate.ipynb
+class StreamingMetrics:
+    "`classification_metrics` accumulated over batches: counts, summed NLL, calibration gap per bin, counts per group."
+    def __init__(self, bins: int = 15, keep_predictions: bool = False):
+        self.n = self.correct = 0; self.nll = 0.0; self.bins = bins
+        self.gap = torch.zeros(bins, dtype=torch.float64)
+        self.group_n, self.group_c = {}, {}
+        self.keep, self.pred, self.prob, self.y = keep_predictions, [], [], []
+
+    def update(self, logits: torch.Tensor, y: torch.Tensor, groups=None):
+        "Add one batch: its logits (over the setting's classes) and labels (indices into those classes)."
+        logits = logits.float(); y = y.to(logits.device)
+        prob = logits.softmax(1); conf, pred = prob.max(1)
+        hit = pred == y
+        self.n += len(y); self.correct += int(hit.sum())
+        self.nll += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+        edges = torch.linspace(0, 1, self.bins + 1, device=conf.device, dtype=conf.dtype)
+        which = torch.bucketize(conf, edges[1:-1], right=True)
+        self.gap += torch.zeros(self.bins, dtype=torch.float64, device=conf.device).index_add_(0, which, conf.double() - hit.double()).cpu()
+        if groups is not None:
+            g = torch.as_tensor(np.asarray(groups) if not isinstance(groups, torch.Tensor) else groups).cpu()
+            keys, inv = torch.unique(g, return_inverse=True)
+            for k, n, c in zip(keys.tolist(), torch.bincount(inv).tolist(), torch.bincount(inv, weights=hit.cpu().double()).tolist()):
+                self.group_n[k] = self.group_n.get(k, 0) + n; self.group_c[k] = self.group_c.get(k, 0) + int(c)
+        if self.keep: self.pred.append(pred.cpu()); self.prob.append(conf.cpu()); self.y.append(y.cpu())
+
+    def result(self) -> dict:
+        "The metrics of everything added: n, correct, accuracy, nll, ece (and worst-group ones when groups were given)."
+        out = dict(n=self.n, correct=self.correct, accuracy=self.correct / max(self.n, 1), nll=self.nll / max(self.n, 1),
+                   ece=float(self.gap.abs().sum() / max(self.n, 1)))
+        if self.group_n:
+            k = min(self.group_n, key=lambda g: (self.group_c[g] / self.group_n[g], g))
+            out.update(worst_group_accuracy=self.group_c[k] / self.group_n[k], worst_group_correct=self.group_c[k],
+                       worst_group_n=self.group_n[k], n_groups=len(self.group_n))
+        return out
+
+    def predictions(self) -> tuple:
+        "Per-example predicted label, its probability and the true label (when kept)."
+        return tuple(torch.cat(v).numpy() if v else np.zeros(0) for v in (self.pred, self.prob, self.y))
+
+# %% ../nbs/04a_evaluate.ipynb
 class Progress:
-    "A tqdm bar in a terminal, a handful of plain lines elsewhere, nothing when disabled."
-    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None):
-        self.total, self.desc, self.n, self.stream = total, desc, 0, stream or sys.stderr
+    "A tqdm bar in a terminal; elsewhere (a log, SLURM, papermill) a plain line every `interval` seconds; nothing when disabled."
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None, interval: float = 5.0):
+        self.total, self.desc, self.n, self.stream, self.interval = total, desc, 0, stream or sys.stderr, interval
         self.enabled, self.bar = bool(enabled) and total > 0, None
         if not self.enabled: return
         if getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=False, mininterval=0.5)
         else:
-            self.t0 = self.last = time.monotonic(); self.next_frac = 0.25
+            self.t0 = self.last = time.monotonic()
             print(f"{desc}: 0/{total}", file=self.stream, flush=True)
 
     def update(self, k: int = 1):
         self.n += k
         if not self.enabled: return
         if self.bar is not None: self.bar.update(k); return
-        now, frac = time.monotonic(), self.n / self.total
-        if frac >= self.next_frac or now - self.last >= 60:
-            print(f"{self.desc}: {self.n}/{self.total} ({frac:.0%}, {now - self.t0:.0f}s)", file=self.stream, flush=True)
-            self.last, self.next_frac = now, (int(frac * 4) + 1) / 4
+        now = time.monotonic()
+        if now - self.last >= self.interval or self.n >= self.total:
+            print(f"{self.desc}: {self.n}/{self.total} ({self.n / self.total:.0%}, {now - self.t0:.0f}s)", file=self.stream, flush=True)
+            self.last = now
 
     def close(self):
         if self.bar is not None: self.bar.close()
@@ -189,11 +351,14 @@ class StudyRun:
         return (f"{len(self.tables.models)} models × {len(self.tables.settings)} settings: trained {self.trained}, "
                 f"loaded {self.loaded}, evaluated {self.evaluated}, reused {self.reused} records in {self.seconds:.1f}s -> {self.folder}")
 
-def _data_cache_path(folder: Path, data_cfg: dict) -> Path:
-    "Where the fingerprint of the data `data_cfg` describes is cached (key: the config and the files it names)."
-    files = {str(v): [Path(v).stat().st_mtime_ns, Path(v).stat().st_size]
-             for v in data_cfg.values() if isinstance(v, str) and os.path.sep in v and Path(v).exists()}
-    return folder/".cache"/f"data-{stable_hash({'data': data_cfg, 'files': files, 'robstudy': robstudy.__version__})}.json"
+def _data_cache_path(folder: Path, key: dict) -> Path:
+    "Where what the data `key` describes (fingerprint, settings) is cached: keyed by it and the size and mtime of every file it names."
+    def strings(v):
+        if isinstance(v, str): yield v
+        elif isinstance(v, dict): yield from (s for x in v.values() for s in strings(x))
+        elif isinstance(v, (list, tuple)): yield from (s for x in v for s in strings(x))
+    files = {s: [Path(s).stat().st_mtime_ns, Path(s).stat().st_size] for s in strings(key) if os.path.sep in s and Path(s).exists()}
+    return folder/".cache"/f"data-{stable_hash({'data': key, 'files': files, 'robstudy': robstudy.__version__})}.json"
 
 def _grid_key(mids, settings, store_predictions: bool) -> str:
     return stable_hash({"models": sorted(mids), "settings": sorted(settings.setting_id), "preds": bool(store_predictions)})
@@ -238,34 +403,75 @@ def _cached_data(cache: Path) -> dict | None:
     cache.unlink(missing_ok=True)
     return None
 
-def run_study(cfg: dict,                # composed study config (plain dict): study, data, zoo, shifts, device, paths
+def _load_test_sets(cfg: dict, folder: Path, ds, names, sevs, sseed) -> list:
+    "The study's test sets: the ID test set (the data's test split, or a source on disk), then `test_sets`."
+    cache_dir = folder/".cache"
+    data = cfg["data"]
+    if "kind" in data:   # the ID test set is on disk (a study of pretrained models: nothing is trained)
+        spec = check_test_set({**{k: v for k, v in data.items() if k != "name"}, "name": data["name"]}, "data")
+        id_source = _as_source(spec, data["name"], cache_dir)
+        prep = Preprocess(**spec["preprocess"]) if spec.get("preprocess") else None
+    else:
+        id_source, prep = split_source(ds), None
+    groups = None if ds is None or ds.meta.get("groups_test") is None else np.asarray(ds.meta["groups_test"])
+    id_classes = list(id_source.classes)
+    sets = [TestSet(data["name"], id_source, "id", None, names, sevs, sseed, prep, groups, n_id_classes=len(id_classes))]
+    for spec in cfg.get("test_sets") or []:
+        try: src = _as_source(spec, spec["name"], cache_dir)
+        except (FileNotFoundError, OSError) as e:
+            if not spec.get("optional"): raise
+            print(f"test set {spec['name']!r} skipped (optional): {e}", file=sys.stderr); continue
+        sets.append(TestSet(spec["name"], src, spec.get("role", "ood"), class_index(src.classes, id_classes, spec["name"], spec.get("class_map")),
+                            names if spec.get("shifts") else [], sevs if spec.get("shifts") else (), sseed,
+                            Preprocess(**spec["preprocess"]) if spec.get("preprocess") else prep, n_id_classes=len(id_classes)))
+    return sets
+
+def run_study(cfg: dict,                # composed study config (plain dict): study, data, test_sets, zoo, shifts, device, paths
               folder=None,              # results folder (default: <paths.runs>/<study.name>)
               progress: bool = True,    # progress: tqdm bars in a terminal, a line every few seconds elsewhere
-              batch_size: int = 4096    # evaluation batch size
+              batch_size: int | None = None  # evaluation batch size (default: the config's eval.batch_size, else 1024)
              ) -> StudyRun:
-    "Train the zoo and evaluate every model on every setting, reusing everything already stored."
+    "Train the zoo and evaluate every model on every setting of every test set, reusing everything already stored."
     t0 = time.perf_counter()
     name = check_study_name(cfg["study"]["name"])
     folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/name)
     store = ResultsStore(folder)
     keep_preds = bool(cfg.get("store_predictions", False))
-    names, sevs, sseed = check_shifts(cfg["shifts"])   # every value checked before any work
+    specs = [check_test_set(s) for s in cfg.get("test_sets") or []]
+    for s in [s for s in specs if s.get("for_data") not in (None, cfg["data"]["name"])]:
+        print(f"test set {s['name']!r} left out: it is a shift of data={s['for_data']}, and this study's data is {cfg['data']['name']}", file=sys.stderr)
+    specs = [s for s in specs if s.get("for_data") in (None, cfg["data"]["name"])]
+    cfg = {**cfg, "test_sets": specs}
+    names, sevs, sseed = check_shifts(cfg["shifts"], allow_empty=bool(specs))   # every value checked before any work
+    ev_cfg = cfg.get("eval") or {}
+    batch_size, workers = int(batch_size or ev_cfg.get("batch_size") or 1024), int(ev_cfg.get("workers") or 0)
+    on_disk = "kind" in cfg["data"]
     cfgs = zoo_grid(cfg["zoo"])                         # validates families, recipes, fractions
+    if on_disk and cfgs: raise ValueError("data names a test set on disk (data.kind): such a study evaluates models it does not train; "
+                                          "leave zoo.families empty and list the models under zoo.models")
+    runs = Path((cfg.get("paths") or {}).get("runs", "runs"))
+    entries = check_model_entries(cfg["zoo"].get("models") or [], runs=runs)   # every entry and its files, before any work
+    pmids = [entry_model_id(s, cache_dir=folder/".cache") for s in entries]
+    if not cfgs and not entries: raise ValueError("the zoo has no models: give zoo.families (models to train) or zoo.models (pretrained ones)")
     data_cfg = {k: v for k, v in cfg["data"].items() if k != "name"}
-    cache = _data_cache_path(folder, cfg["data"])
+    cache = _data_cache_path(folder, {"data": cfg["data"], "test_sets": specs, "shifts": [names, sevs, sseed]})
     c = _cached_data(cache)
-    if c is not None:                    # the nothing-to-do path: no data loading at all
-        settings = _settings_frame(c["name"], c["fingerprint"], names, sevs, sseed)
-        mids = [model_id(x, c["fingerprint"]) for x in cfgs]
+    if c is not None and "settings" in c and not any("kind" in s for s in specs) and not on_disk:   # nothing to do: no data loading at all
+        settings = pd.DataFrame(c["settings"])
+        mids = [model_id(x, c["fingerprint"]) for x in cfgs] + pmids
         tables = _finished(store, mids, settings, _grid_key(mids, settings, keep_preds), keep_preds)
         if tables is not None:
             return StudyRun(tables, folder, reused=len(mids) * len(settings), seconds=time.perf_counter() - t0)
     device = get_device(cfg.get("device", "auto"))
     set_seed(int(cfg["study"].get("seed", 0)))
-    ds = load_dataset(cfg["data"]["name"], **data_cfg)
-    fp = ds.fingerprint()
-    settings = build_settings(ds, names, sevs, sseed)
-    mids = [model_id(c, fp) for c in cfgs]
+    ds = None if on_disk else load_dataset(cfg["data"]["name"], **data_cfg)
+    fp = ds.fingerprint() if ds is not None else None
+    test_sets = _load_test_sets({**cfg, "test_sets": specs}, folder, ds, names, sevs, sseed)
+    settings = settings_table([describe_test_set(ts) for ts in test_sets])
+    n_classes = len(test_sets[0].source.classes)
+    if entries: check_model_entries(cfg["zoo"]["models"], runs=runs, n_classes=n_classes)   # the models' outputs fit the classes
+    tmids = [model_id(c, fp) for c in cfgs]
+    mids = tmids + pmids
     sids = settings.setting_id.tolist()
     records, damaged = store.read_evals(mids, sids)
     for path, problem in damaged:      # a record is derived from a model and a setting: recompute it
@@ -275,23 +481,40 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     pdone = store.done(mids, "preds") if keep_preds else None
     todo = {m: [s for s in sids if s not in done[m] or (keep_preds and s not in pdone[m])] for m in mids}
     run = StudyRun(tables=None, folder=folder, reused=sum(len(sids) - len(v) for v in todo.values()))
-    models = _models_for(store, cfgs, mids, [i for i, m in enumerate(mids) if todo[m]], ds, device, run, progress)
-    for i in map(mids.index, store.damaged_models(mids)):  # rows missing or damaged: rebuilt from the checkpoint's record
+    _check_shapes(test_sets, settings, ds, [m for m in tmids if todo[m]])
+    models = _models_for(store, cfgs, tmids, [i for i, m in enumerate(tmids) if todo[m]], ds, device, run, progress)
+    preps = {}
+    for s, m in zip(entries, pmids):   # pretrained models: loaded only when something is left to evaluate (or their row is gone)
+        if todo[m] or m in store.damaged_models([m]):
+            lm = load_model_entry(s["entry"], runs, n_classes, device, cache_dir=folder/".cache")
+            store.put_model(m, {**lm.meta, "model_id": m})
+            models[m], preps[m] = lm, lm.preprocess; run.loaded += 1
+    for i in map(tmids.index, store.damaged_models(tmids)):  # rows missing or damaged: rebuilt from the checkpoint's record
         if (store.root/"model_meta"/f"{mids[i]}.json").exists(): print(f"model_meta/{mids[i]}.json: damaged; rebuilding it", file=sys.stderr)
         try: rec = load_checkpoint(store.model_stem(mids[i]))[1]
         except CheckpointError:          # the checkpoint is gone too: train the model again
             models.update(_models_for(store, cfgs, mids, [i], ds, device, run, progress)); rec = load_checkpoint(store.model_stem(mids[i]))[1]
         store.put_model(mids[i], _model_row(cfgs[i], rec))
-    _evaluate_grid(store, ds.to(device), settings, mids, models, todo, device, run, progress, keep_preds, batch_size)
+    evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress, keep_preds, batch_size, workers, preps)
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
         if FileLock(p)._stale(): p.unlink(missing_ok=True)
     atomic_write_json(folder/"settings.json", settings.to_dict("records"))
     meta = {"study": name, "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds), "eval_version": EVAL_VERSION}
     run.tables = collect_tables(store, mids, settings, meta=meta)
     store.save_tables(run.tables)
-    atomic_write_json(cache, {"name": ds.name, "fingerprint": fp})
+    atomic_write_json(cache, {"name": cfg["data"]["name"], "fingerprint": fp, "settings": settings.to_dict("records")})
     run.seconds = time.perf_counter() - t0
     return run
+
+def _check_shapes(test_sets: list, settings: pd.DataFrame, ds, pending: list):
+    "Before any work: a trained zoo's models take images of the training data's shape; every test set must give them that shape."
+    if ds is None or not pending: return
+    want = tuple(ds.image_shape)
+    for ts in test_sets:
+        x = next(iter(ts.source.batches(1, ts.prep)))[0]
+        if tuple(x.shape[1:]) != want:
+            raise ValueError(f"test set {ts.name!r} gives images of shape {tuple(x.shape[1:])} (C×H×W), but the zoo's models take "
+                             f"{want} (the shape of {ds.name!r}); give it a preprocess (size, crop, channels) that makes {want}")
 
 # not columns of the models table: checkpoint bookkeeping, and the fused-group size (it depends on which models
 # happened to train together, not on the model)
@@ -303,6 +526,7 @@ def _model_row(cfg: dict, info: dict) -> dict:
 def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
     "Load or train (under each model's lock, the free ones together) every model in `needed`; returns {model_id: model}."
     models, pending = {}, []
+    if not needed: return models
     for i in needed:
         try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1
         except CheckpointError as e:
@@ -342,21 +566,64 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
     bar.close()
     return models
 
-def _evaluate_grid(store, ds, settings, mids, models, todo, device, run, progress, keep_preds, batch_size):
-    "Evaluate every (model, setting) in `todo`, setting by setting, writing each record atomically."
-    groups = ds.meta.get("groups_test")
+def _setting_plan(test_sets: list, settings: pd.DataFrame) -> dict:
+    "For each setting: which test set streams it, which of its images (paired ID settings: those of the covered classes), the classes scored and the label map."
+    by_name = {ts.name: ts for ts in test_sets}
+    id_ts, plan = test_sets[0], {}
+    for r in settings.itertuples():
+        ts = by_name[r.test_set]
+        if ts is id_ts and r.dataset != id_ts.name:          # a paired ID setting: the ID test set on another set's classes
+            partner = next(t for t in test_sets if r.dataset == f"{id_ts.name}-on-{t.name}-classes")
+            subset = partner.subset
+            keep = np.flatnonzero(np.isin(id_ts.source.labels(), subset))
+            lmap = np.full(len(id_ts.source.classes), -1, dtype=np.int64); lmap[subset] = np.arange(len(subset))
+            plan[r.setting_id] = dict(ts=id_ts, indices=keep, subset=subset, label_map=lmap, view=("paired", partner.name))
+        else:
+            subset = ts.subset
+            lmap = None if ts.class_index is None or subset is not None else np.asarray(ts.class_index)
+            plan[r.setting_id] = dict(ts=ts, indices=None, subset=subset, label_map=lmap, view=("all", ts.name))
+        plan[r.setting_id].update(shift=r.shift, severity=r.severity, seed=int(r.seed))
+    return plan
+
+def _forward(model, x: torch.Tensor, device, amp: bool) -> torch.Tensor:
+    "A model's logits on a batch already on its device, as float32 (bf16 autocast on CUDA)."
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        return model(x).float()
+
+def evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress=True, keep_preds=False, batch_size=1024, workers=0,
+                       preps: dict | None = None   # model id -> its own Preprocess (pretrained models); others take the test set's
+                      ):
+    "Evaluate every pending (model, setting): each test set streams once per shift and preprocessing, every pending model scores every batch; records written as each pass ends."
+    plan, device, preps = _setting_plan(test_sets, settings), torch.device(device), preps or {}
+    amp, prec = uses_amp(device), evaluation_precision(device)
     bar = Progress(sum(len(v) for v in todo.values()), "evaluate", progress)
-    for _, s in settings.iterrows():
-        waiting = [m for m in mids if s.setting_id in todo[m]]
-        if not waiting: continue
-        x = setting_images(ds, s)
-        for m in waiting:
-            logits = predict_logits(models[m], x, batch_size=batch_size, device=device, on_device=True)
-            metrics = classification_metrics(logits, ds.y_test, groups)
-            if keep_preds:
-                prob, pred = logits.softmax(1).max(1)
-                store.put_predictions(m, s.setting_id, pred.cpu().numpy(), prob.cpu().numpy(), ds.y_test.cpu().numpy())
-            store.put_eval({"model_id": m, "setting_id": s.setting_id, **metrics, **evaluation_precision(device)})
+    passes = {}   # (view, shift, preprocessing) -> (settings streamed together, the models that score them)
+    for sid in settings.setting_id:
+        p = plan[sid]
+        for m in models:
+            if sid not in todo[m]: continue
+            prep = preps.get(m, p["ts"].prep)
+            sids, ms = passes.setdefault((p["view"], p["shift"], prep), ([], []))
+            if sid not in sids: sids.append(sid)
+            if m not in ms: ms.append(m)
+    for (view, shift, prep), (sids, ms) in passes.items():
+        p0 = plan[sids[0]]; ts = p0["ts"]
+        acc = {(m, s): StreamingMetrics(keep_predictions=keep_preds) for s in sids for m in ms if s in todo[m]}
+        for xb, yb, ib in ts.source.batches(batch_size, prep, workers, indices=p0["indices"],
+                                            pin_memory=device.type == "cuda" and ts.source._device().type == "cpu"):
+            x = as_float_images(xb, device, non_blocking=device.type == "cuda")
+            g = None if ts.groups is None else ts.groups[ib.numpy()]
+            for s in sids:
+                p = plan[s]
+                xs = x if shift == "clean" else get_shift(shift)(x, p["severity"], seed=p["seed"], index=ib.to(device))
+                y = yb if p["label_map"] is None else torch.from_numpy(p["label_map"][yb.numpy()])
+                for m in ms:
+                    if (m, s) not in acc: continue
+                    logits = _forward(models[m], xs, device, amp)
+                    acc[(m, s)].update(logits if p["subset"] is None else logits[:, p["subset"]], y, g)
+        for (m, s), a in acc.items():
+            if keep_preds: store.put_predictions(m, s, *a.predictions())
+            store.put_eval({"model_id": m, "setting_id": s, **a.result(), **prec})
             _crash_point("eval")
             run.evaluated += 1; bar.update(1)
     bar.close()
@@ -376,6 +643,10 @@ def collect_tables(store: ResultsStore, mids: list, settings: pd.DataFrame, meta
     if len(kinds) > 1:
         meta["mixed_precision"] = True
         print(f"note: this study's records were computed on {', '.join(kinds)}: accuracies may differ in the last digits between them", file=sys.stderr)
+    seen = models.set_index("model_id")["seen_in_training"].fillna("") if "seen_in_training" in models else pd.Series(dtype=str)
+    shift_of = settings.set_index("setting_id")["shift"]
+    # a model evaluated on a shift of a family it was trained on: flagged, and left out of the fits' baselines by default
+    ev["seen_in_training"] = [bool(seen.get(m, "")) and overlaps(seen.get(m, ""), shift_of[s]) for m, s in zip(ev.model_id, ev.setting_id)]
     return Tables(models.sort_values("model_id", ignore_index=True), settings.reset_index(drop=True), with_intervals(ev), meta=meta).validate()
 
 # %% ../nbs/04a_evaluate.ipynb

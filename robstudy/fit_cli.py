@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +25,40 @@ __all__ = ['fit_parser', 'load_any_table', 'fit_command']
 def fit_parser() -> argparse.ArgumentParser:
     "The argument parser of `robstudy fit`."
     p = argparse.ArgumentParser(prog="robstudy fit", description="Fit the linear trend of OOD vs ID accuracy and print each model's effective robustness.")
-    p.add_argument("table", help="a tables folder (models/settings/evals.parquet) or a published results file/folder")
+    p.add_argument("table", help="a tables folder (models/settings/evals.parquet), a folder holding one in tables/, or a published results file/folder")
     p.add_argument("--x", required=True, help="setting id of the ID axis (e.g. val)")
     p.add_argument("--y", required=True, action="append", help="setting id of the OOD axis; repeat to pool several")
     p.add_argument("--format", default=None, help="format of TABLE for robstudy.ingest.ingest (default: a tables folder)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="reader option, e.g. --opt scale=percent --opt model_types=model_types.csv")
     p.add_argument("--transform", default="probit", choices=["probit", "logit", "linear"])
-    p.add_argument("--baseline", default=None, help="pandas query over model metadata choosing the line's models")
+    p.add_argument("--baseline", default=None,
+                   help="query choosing the line's models, e.g. \"family == 'cnn' and val >= 0.5 and not model_id.str.contains('aws')\": "
+                        "column names, literals, comparisons, and/or/not, in [...], .str.contains/startswith/endswith('...'), "
+                        ".isna()/.notna(); nothing else (it is parsed, never run)")
     p.add_argument("--meta", default=None, help="a models table (CSV or parquet) joined on model_id (or on its 'model' column)")
     p.add_argument("--weighted", action="store_true", help="weight points by their binomial variance")
     p.add_argument("--hc3", action="store_true", help="heteroskedasticity-robust (HC3) errors")
     p.add_argument("--missing", default="error", choices=["error", "drop"], help="models lacking a setting: an error, or dropped with a warning")
+    p.add_argument("--keep-seen", action="store_true",
+                   help="keep models that saw the OOD shift in training (evals' seen_in_training) in the baseline; by default they are left out")
     p.add_argument("--json", action="store_true", help="print JSON instead of a text summary")
     return p
 
+# %% ../nbs/10a_fit_cli.ipynb
+def load_any_table(path,                     # a tables folder, a folder with one in tables/, or a published file
+                   format: str | None = None,# its format for robstudy.ingest.ingest (None: a tables folder)
+                   opts: dict | None = None  # reader options (scale=, metadata=, ...)
+                  ) -> Tables:
+    "A tables folder (a study's `tables/` or a folder holding one), or a published file read by `robstudy.ingest.ingest`."
+    path = Path(path)
+    if format is None:
+        if not path.is_dir(): raise ValueError(f"{path} is not a tables folder; give --format (one of the formats robstudy.ingest reads)")
+        if not (path/"evals.parquet").exists() and (path/"tables"/"evals.parquet").exists(): path = path/"tables"
+        return Tables.load(path)
+    return ingest(path, format=format, **(opts or {}))
+
+# %% ../nbs/10a_fit_cli.ipynb
 def _read_meta(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"--meta {path}: no such file")
@@ -48,41 +68,40 @@ def _read_meta(path) -> pd.DataFrame:
         meta = meta.rename(columns={"model": "model_id"})
     return meta.drop_duplicates("model_id")
 
-def load_any_table(path, format: str | None = None, opts: dict | None = None) -> Tables:
-    "A tables folder, or a published file read by `robstudy.ingest.ingest`."
-    path = Path(path)
-    if format is None:
-        if not path.is_dir(): raise ValueError(f"{path} is not a tables folder; give --format (one of the formats robstudy.ingest reads)")
-        return Tables.load(path)
-    return ingest(path, format=format, **(opts or {}))
-
-def fit_command(argv: list) -> int:
-    "Run `robstudy fit` with `argv`; prints the fit; returns the exit code."
+def fit_command(argv: list  # the arguments after `robstudy fit`
+               ) -> int:
+    "Run `robstudy fit` with `argv`; prints the fit (warnings as 'warning:' lines on stderr); returns the exit code."
     a = fit_parser().parse_args(argv)
     try:
         opts = {}
         for kv in a.opt:
             if "=" not in kv: raise ValueError(f"--opt {kv!r} must be KEY=VALUE")
             k, v = kv.split("=", 1); opts[k] = v
-        tables = load_any_table(a.table, a.format, opts)
-        if a.meta:
-            meta = _read_meta(a.meta)
-            extra = [c for c in meta.columns if c == "model_id" or c not in tables.models.columns]
-            tables = Tables(tables.models.merge(meta[extra], on="model_id", how="left"), tables.settings, tables.evals, tables.meta)
-        fit = fit_tables(tables, a.x, a.y if len(a.y) > 1 else a.y[0], transform=a.transform, baseline=a.baseline,
-                         weighted=a.weighted, cov_type="HC3" if a.hc3 else "nonrobust", missing=a.missing)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tables = load_any_table(a.table, a.format, opts)
+            if a.meta:
+                meta = _read_meta(a.meta)
+                extra = [c for c in meta.columns if c == "model_id" or c not in tables.models.columns]
+                tables = Tables(tables.models.merge(meta[extra], on="model_id", how="left"), tables.settings, tables.evals, tables.meta)
+            fit = fit_tables(tables, a.x, a.y if len(a.y) > 1 else a.y[0], transform=a.transform, baseline=a.baseline,
+                             weighted=a.weighted, cov_type="HC3" if a.hc3 else "nonrobust", missing=a.missing, exclude_seen=not a.keep_seen)
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
         print(f"robstudy fit: error: {e}", file=sys.stderr); return 2
+    for w in caught:
+        if issubclass(w.category, UserWarning): print(f"robstudy fit: warning: {w.message}", file=sys.stderr)
     t = fit.trend
     if a.json:
         d = fit.to_dict()
-        keep = ["model_id", "x", "y", "predicted", "er", "er_lo", "er_hi", "in_baseline"]
+        keep = ["model_id", "x", "y", "predicted", "er", "er_lo", "er_hi", "in_baseline", "seen_in_training"]
         d["per_model"] = [{k: r.get(k) for k in keep} for r in d["per_model"]]
         out = {"slope": t.slope, "intercept": t.intercept, "r2": t.r2, "n": t.n, "transform": t.transform,
-               "baseline": a.baseline, "x": a.x, "y": a.y, **{k: d[k] for k in ("n_models", "n_baseline", "per_model")}}
+               "baseline": a.baseline, "x": a.x, "y": a.y,
+               **{k: d[k] for k in ("n_models", "n_baseline", "excluded_seen", "settings_without_n", "per_model")}}
         print(json.dumps(out, indent=1, default=lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)))
     else:
-        print(f"{t.transform} fit on {t.n} baseline models: slope {t.slope:.4f}, intercept {t.intercept:.4f}, R² {t.r2:.4f}")
+        print(f"{t.transform} fit on {t.n} baseline models: slope {t.slope:.4f}, intercept {t.intercept:.4f}, R² {t.r2:.4f}"
+              + (f" ({fit.excluded_seen} models that saw the shift in training left out)" if fit.excluded_seen else ""))
         pm = fit.per_model.sort_values("er", ascending=False)
         with pd.option_context("display.max_rows", 40, "display.width", 160):
             print((pm[["model_id", "x", "y", "er", "er_lo", "er_hi", "in_baseline"]]

@@ -5,21 +5,26 @@
 # %% ../nbs/06_fits.ipynb 2
 from __future__ import annotations
 
+import ast
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from .tables import Tables
 
 # %% auto 0
-__all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'transform_accuracy', 'inverse_transform', 'as_accuracies', 'clip_accuracies',
-           'LinearTrend', 'binomial_weights', 'linear_trend', 'effective_robustness', 'bootstrap_indices',
-           'BootstrapTrend', 'bootstrap_trend', 'TrendFit', 'setting_accuracy', 'select_models', 'fit_tables',
-           'relative_robustness', 'fit_many', 'average_effective_robustness', 'MultiTrend', 'multi_linear_trend',
-           'fit_tables_multi_id']
+__all__ = ['TRANSFORMS', 'COV_TYPES', 'BOOT_BLOCK', 'MAX_QUERY_CHARS', 'QUERY_GRAMMAR', 'transform_accuracy', 'inverse_transform',
+           'as_accuracies', 'clip_accuracies', 'LinearTrend', 'binomial_weights', 'linear_trend',
+           'effective_robustness', 'bootstrap_indices', 'BootstrapTrend', 'bootstrap_trend', 'QueryError',
+           'parse_query', 'query_mask', 'setting_accuracy', 'model_frame', 'select_models', 'baseline_mask', 'TrendFit',
+           'paired_id_setting', 'fit_tables', 'relative_robustness', 'fit_many', 'average_effective_robustness',
+           'MultiTrend', 'multi_linear_trend', 'fit_tables_multi_id']
 
 # %% ../nbs/06_fits.ipynb
 TRANSFORMS = ("probit", "logit", "linear")
@@ -38,6 +43,14 @@ def transform_accuracy(p,                         # accuracies as fractions in (
     if transform == "logit": return np.log(p) - np.log1p(-p)
     return p.copy()
 
+# %% ../nbs/06_fits.ipynb
+def _inverse_derivative(z, transform):
+    "d accuracy / dz at z: the delta-method factor from the fitting axis back to accuracy."
+    z = np.asarray(z, dtype=float)
+    if transform == "probit": return stats.norm.pdf(z)
+    if transform == "logit": s = 1 / (1 + np.exp(-z)); return s * (1 - s)
+    return np.ones_like(z)
+
 def inverse_transform(z,                         # values on the fitting axis
                       transform: str = "probit"  # 'probit', 'logit' or 'linear'
                      ) -> np.ndarray:
@@ -46,13 +59,6 @@ def inverse_transform(z,                         # values on the fitting axis
     if _check_transform(transform) == "probit": return stats.norm.cdf(z)
     if transform == "logit": return 1 / (1 + np.exp(-z))
     return z.copy()
-
-def _inverse_derivative(z, transform):
-    "d accuracy / dz at z: the delta-method factor from the fitting axis back to accuracy."
-    z = np.asarray(z, dtype=float)
-    if transform == "probit": return stats.norm.pdf(z)
-    if transform == "logit": s = 1 / (1 + np.exp(-z)); return s * (1 - s)
-    return np.ones_like(z)
 
 # %% ../nbs/06_fits.ipynb
 def as_accuracies(x,                # accuracies as fractions (array-like)
@@ -68,6 +74,7 @@ def as_accuracies(x,                # accuracies as fractions (array-like)
         raise ValueError(f"{name}[{i}] = {a[i]} is not a fraction in [0, 1]; divide percentages by 100")
     return a
 
+# %% ../nbs/06_fits.ipynb
 def clip_accuracies(p,                 # accuracies as fractions in [0, 1]
                     n=None,            # test-set sizes (scalar or per point); eps = 0.5/n when given
                     eps: float = 1e-4, # clip margin when `n` is not given
@@ -146,8 +153,6 @@ class LinearTrend:
         return d
 
 # %% ../nbs/06_fits.ipynb
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
-
 def binomial_weights(y,                         # OOD accuracies (fractions)
                      n_y,                       # OOD test-set sizes
                      transform: str = "probit"  # the fitting axis
@@ -161,6 +166,9 @@ def binomial_weights(y,                         # OOD accuracies (fractions)
     var = p * (1 - p) / n_y / _inverse_derivative(z, transform) ** 2
     w = 1 / var
     return w / w.mean()
+
+# %% ../nbs/06_fits.ipynb
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 
 def _fit_axes(x, y, transform, weights, n_x, n_y, eps):
     "Validate, clip and transform accuracies; resolve weights. Returns (zx, zy, weights or None, n_clipped)."
@@ -213,11 +221,19 @@ def linear_trend(x,                          # ID accuracies (fractions), one pe
                        weighted=w is not None, n_clipped=n_clipped, results=res)
 
 # %% ../nbs/06_fits.ipynb
+def _binomial_var(acc, n):
+    "Binomial variance of an accuracy measured on `n` examples (0 where n is unknown), and the shrunk accuracy."
+    n = np.broadcast_to(np.asarray(n, dtype=float), acc.shape)
+    known = np.isfinite(n) & (n > 0)
+    m = np.where(known, n, 1.0)
+    p = (acc * m + 0.5) / (m + 1)
+    return np.where(known, p * (1 - p) / m, 0.0), p
+
 def effective_robustness(trend: LinearTrend,  # the baseline line
                          x,                   # ID accuracies (fractions)
                          y,                   # OOD accuracies (fractions)
-                         n_x=None,            # ID test-set sizes (scalar or per model), optional
-                         n_y=None             # OOD test-set sizes (scalar or per model), optional
+                         n_x=None,            # ID test-set sizes (scalar or per model; NaN where unknown), optional
+                         n_y=None             # OOD test-set sizes (scalar or per model; NaN where unknown), optional
                         ) -> pd.DataFrame:
     "Each model's effective robustness `er = y - predicted` (fractions) with a (1-alpha) interval."
     x, y = as_accuracies(x, "x (ID accuracy)"), as_accuracies(y, "y (OOD accuracy)")
@@ -227,14 +243,10 @@ def effective_robustness(trend: LinearTrend,  # the baseline line
     dinv = _inverse_derivative(zhat, trend.transform)
     var = (dinv * trend.se_z(x)) ** 2                      # the line's confidence band, on the accuracy scale
     if n_x is not None:                                    # ID noise through the line: d pred / d x
-        nx = np.broadcast_to(np.asarray(n_x, dtype=float), x.shape)
-        px = (x * nx + 0.5) / (nx + 1)
+        vx, px = _binomial_var(x, n_x)
         dT = 1 / _inverse_derivative(transform_accuracy(px, trend.transform), trend.transform)
-        var = var + (dinv * trend.slope * dT) ** 2 * px * (1 - px) / nx
-    if n_y is not None:
-        ny = np.broadcast_to(np.asarray(n_y, dtype=float), y.shape)
-        py = (y * ny + 0.5) / (ny + 1)
-        var = var + py * (1 - py) / ny
+        var = var + (dinv * trend.slope * dT) ** 2 * vx
+    if n_y is not None: var = var + _binomial_var(y, n_y)[0]
     q = stats.t.ppf(1 - trend.alpha / 2, trend.df_resid)  # t, not normal: honest for small baselines
     er = y - pred; se = np.sqrt(var)
     return pd.DataFrame({"x": x, "y": y, "predicted": pred, "er": er, "er_se": se, "er_lo": er - q * se, "er_hi": er + q * se})
@@ -252,6 +264,7 @@ def bootstrap_indices(n: int,            # number of models
     for start in range(0, n_boot, BOOT_BLOCK):
         yield rng.integers(0, n, (min(BOOT_BLOCK, n_boot - start), n), dtype=dtype)
 
+# %% ../nbs/06_fits.ipynb
 @dataclass
 class BootstrapTrend:
     "Slopes and intercepts of a line refitted on bootstrap resamples of the baseline models."
@@ -265,7 +278,7 @@ class BootstrapTrend:
     @property
     def n_boot(self) -> int: return len(self.slopes)
 
-    def predict_z(self, x_acc, chunk: int = 256):
+    def predict_z(self, x_acc):
         "Resampled lines at ID accuracies `x_acc`: an (n_boot, len(x_acc)) array on the fitting axis."
         z = transform_accuracy(np.clip(np.atleast_1d(np.asarray(x_acc, dtype=float)), 1e-12, 1 - 1e-12), self.transform)
         return self.intercepts[:, None] + self.slopes[:, None] * z[None, :]
@@ -293,6 +306,7 @@ class BootstrapTrend:
                 "slope_quantiles": np.quantile(self.slopes, qs).tolist(), "intercept_quantiles": np.quantile(self.intercepts, qs).tolist(),
                 "slope_se": float(self.slopes.std(ddof=1)), "intercept_se": float(self.intercepts.std(ddof=1))}
 
+# %% ../nbs/06_fits.ipynb
 def _one_blas_thread():
     "Context limiting BLAS to one thread (threadpoolctl, installed with scikit-learn); a no-op without it."
     try:
@@ -339,24 +353,245 @@ def bootstrap_trend(x,                         # ID accuracies (fractions) of th
     return BootstrapTrend(slopes[~bad], inters[~bad], transform, alpha, seed, int(bad.sum()))
 
 # %% ../nbs/06_fits.ipynb
-@dataclass
-class TrendFit:
-    "A baseline line fitted on results tables, with every model's effective robustness."
-    trend: LinearTrend
-    per_model: pd.DataFrame  # model_id, x, y, predicted, er, er_lo, er_hi, in_baseline + model metadata
-    baseline: str | None     # the query that chose the baseline models (None: all models)
-    x_setting: str | list
-    y_setting: str | list
-    bootstrap: BootstrapTrend | None = field(default=None, repr=False)  # resampled lines, when asked for
+MAX_QUERY_CHARS = 10_000
+QUERY_GRAMMAR = ("A query may use: column names (in `backticks` when not a Python name, e.g. `imagenet-r`); string, number "
+                 "and True/False literals; comparisons == != < <= > >= (chained too: 0.5 < val <= 0.9); and, or, not; "
+                 "parentheses; col in [...] and col not in [...] with literals in the list; col.str.contains('x') "
+                 "(a regular expression in RE2 syntax, as pandas uses for text: 'a|b' is a or b; regex=False for plain text, "
+                 "case=False to ignore case), col.str.startswith('x'), col.str.endswith('x'); col.isna(), col.notna(); and a column of "
+                 "True/False on its own. Nothing else: no @variables, calls, attributes, indexing or arithmetic.")
 
-    def to_dict(self) -> dict:
-        "Plain JSON-able python: the line, the baseline query, the settings and each model's row."
-        rows = self.per_model.astype(object).where(self.per_model.notna(), None).to_dict(orient="records")
-        rows = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
-        return {"trend": self.trend.to_dict(), "baseline": self.baseline, "x_setting": self.x_setting,
-                "y_setting": self.y_setting, "n_models": len(rows), "n_baseline": int(self.per_model.in_baseline.sum()),
-                "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(), "per_model": rows}
+class QueryError(ValueError):
+    "A model query outside robstudy's grammar, or one the table cannot answer; the message says what is allowed."
 
+# %% ../nbs/06_fits.ipynb
+_STR_METHODS = {"contains": {"regex", "case"}, "startswith": set(), "endswith": set()}
+_NA_METHODS = ("isna", "notna")
+_CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
+_WHY = {ast.Call: "a call other than col.str.contains/startswith/endswith('...') or col.isna()/notna()",
+        ast.Attribute: "an attribute other than .str.contains/.str.startswith/.str.endswith/.isna/.notna",
+        ast.Subscript: "indexing", ast.BinOp: "arithmetic", ast.Lambda: "a lambda", ast.IfExp: "a conditional expression (x if c else y)",
+        ast.JoinedStr: "an f-string", ast.NamedExpr: "an assignment (:=)", ast.ListComp: "a comprehension",
+        ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a comprehension",
+        ast.Dict: "a dict", ast.Set: "a set", ast.Starred: "unpacking (*)", ast.Await: "await", ast.Yield: "yield",
+        ast.Slice: "a slice"}
+
+def _backticks(text: str):
+    "Replace each `quoted name` outside string literals by a placeholder identifier; find any '@' outside them."
+    prefix = "_bq"
+    while prefix in text: prefix += "_"
+    out, names, at, i, quote = [], {}, None, 0, None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\": out.append(text[i:i + 2]); i += 2; continue
+            if text.startswith(quote, i): out.append(quote); i += len(quote); quote = None; continue
+            out.append(ch); i += 1; continue
+        if ch in "'\"":
+            quote = text[i:i + 3] if text[i:i + 3] in ("'''", '"""') else ch
+            out.append(quote); i += len(quote); continue
+        if ch == "`":
+            j = text.find("`", i + 1)
+            if j < 0: raise QueryError(f"query {text!r}: the backtick at position {i} is never closed. {QUERY_GRAMMAR}")
+            if j == i + 1: raise QueryError(f"query {text!r}: empty backticks at position {i}. {QUERY_GRAMMAR}")
+            key = f"{prefix}{len(names)}"; names[key] = text[i + 1:j]; out.append(key); i = j + 1; continue
+        if ch == "@" and at is None: at = i
+        out.append(ch); i += 1
+    return "".join(out), names, at
+
+def _show(name: str) -> str:
+    "A column name as a query writes it: repr for Python names, backticks for others."
+    return repr(name) if name.isidentifier() else f"`{name}`"
+
+class _Checker:
+    "Walks a parsed query and refuses every node outside the grammar; collects the columns it names."
+    def __init__(self, text, code, names):
+        self.text, self.code, self.names, self.columns = text, code, names, []
+
+    def part(self, node) -> str:
+        seg = ast.get_source_segment(self.code, node) or type(node).__name__
+        for k, v in self.names.items(): seg = seg.replace(k, f"`{v}`")
+        return seg
+
+    def refuse(self, node, why=None):
+        if why is None and isinstance(node, ast.Call):
+            f = node.func
+            name = f".{f.attr}()" if isinstance(f, ast.Attribute) else f"{f.id}()" if isinstance(f, ast.Name) else "this"
+            why = f"calling {name} is not allowed (the only calls are col.str.contains/startswith/endswith('...'), col.isna(), col.notna())"
+        why = why or f"{_WHY.get(type(node), 'not part of the grammar')} is not allowed"
+        raise QueryError(f"query {self.text!r}: {self.part(node)!r} is refused: {why}. {QUERY_GRAMMAR}")
+
+    def column(self, node) -> str:
+        if not isinstance(node, ast.Name): self.refuse(node, "a column name is expected here")
+        if node.id.startswith("__"): self.refuse(node, "names starting with '__' are not allowed")
+        name = self.names.get(node.id, node.id)
+        if name not in self.columns: self.columns.append(name)
+        return name
+
+    def literal(self, node):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant):
+            v = self.literal(node.operand)
+            if isinstance(v, bool) or not isinstance(v, (int, float)): self.refuse(node, "a sign goes before a number only")
+            return -v if isinstance(node.op, ast.USub) else v
+        if not isinstance(node, ast.Constant): self.refuse(node)
+        if node.value is None: self.refuse(node, "None is not a value here; use col.isna() or col.notna()")
+        if not isinstance(node.value, (str, int, float, bool)):
+            self.refuse(node, "only string, number and True/False literals are allowed")
+        return node.value
+
+    def operand(self, node):
+        return ("col", self.column(node)) if isinstance(node, ast.Name) else ("lit", self.literal(node))
+
+    def condition(self, node):
+        "A node that evaluates to True/False per row, as a small tuple tree."
+        if isinstance(node, ast.BoolOp):
+            return ("and" if isinstance(node.op, ast.And) else "or", [self.condition(v) for v in node.values])
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not): return ("not", self.condition(node.operand))
+        if isinstance(node, ast.Name): return ("bool", self.column(node), self.part(node))
+        if isinstance(node, ast.Compare): return self.compare(node)
+        if isinstance(node, ast.Call): return self.call(node)
+        if isinstance(node, ast.Constant): self.refuse(node, "a literal on its own is not a condition; compare a column with it")
+        self.refuse(node)
+
+    def compare(self, node):
+        ops, sides = node.ops, [node.left] + node.comparators
+        for op in ops:
+            if type(op) not in _CMP: self.refuse(node, f"the operator {type(op).__name__!r} ('is'/'is not') is not allowed; use == or col.isna()")
+        if any(isinstance(op, (ast.In, ast.NotIn)) for op in ops):
+            if len(ops) > 1: self.refuse(node, "'in' cannot be chained with other comparisons; join them with 'and'")
+            if not isinstance(node.left, ast.Name): self.refuse(node.left, "the left of 'in' must be a column")
+            right = node.comparators[0]
+            if not isinstance(right, (ast.List, ast.Tuple)): self.refuse(node, "the right of 'in' must be a list of literals, e.g. ['a', 'b']")
+            return ("in", self.column(node.left), [self.literal(v) for v in right.elts], isinstance(ops[0], ast.NotIn), self.part(node))
+        pairs = []
+        for op, a, b in zip(ops, sides, sides[1:]):
+            l, r = self.operand(a), self.operand(b)
+            if l[0] == r[0] == "lit": self.refuse(node, "a comparison needs a column on at least one side")
+            pairs.append((_CMP[type(op)], l, r))
+        return ("cmp", pairs, self.part(node))
+
+    def call(self, node):
+        f = node.func
+        if not isinstance(f, ast.Attribute): self.refuse(node)
+        if f.attr in _NA_METHODS and isinstance(f.value, ast.Name):
+            if node.args or node.keywords: self.refuse(node, f".{f.attr}() takes no arguments")
+            return (f.attr, self.column(f.value), self.part(node))
+        if not (f.attr in _STR_METHODS and isinstance(f.value, ast.Attribute) and f.value.attr == "str" and isinstance(f.value.value, ast.Name)):
+            self.refuse(node)
+        col = self.column(f.value.value)
+        for a in node.args:
+            if isinstance(a, ast.Starred): self.refuse(a)
+        if len(node.args) != 1:
+            self.refuse(node, f".str.{f.attr} takes exactly one string literal")
+        pat = node.args[0]
+        if not (isinstance(pat, ast.Constant) and isinstance(pat.value, str)):
+            self.refuse(pat, f"the pattern of .str.{f.attr} must be a string literal")
+        kw = {}
+        for k in node.keywords:
+            if k.arg not in _STR_METHODS[f.attr]:
+                allowed = sorted(_STR_METHODS[f.attr])
+                self.refuse(node, f"the keyword {'**' if k.arg is None else k.arg + '='} is not allowed in .str.{f.attr}"
+                                  + (f" (only {', '.join(a + '=True/False' for a in allowed)})" if allowed else ""))
+            if not (isinstance(k.value, ast.Constant) and isinstance(k.value.value, bool)):
+                self.refuse(k.value, f"{k.arg}= takes True or False")
+            kw[k.arg] = k.value.value
+        return ("str", col, f.attr, pat.value, kw, self.part(node))
+
+def parse_query(query: str  # e.g. "family == 'cnn' and val >= 0.55 and not model_id.str.contains('subsample')"
+               ) -> tuple:
+    "Check a model query against robstudy's grammar without running anything: (condition tree, columns named)."
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError(f"query must be a non-empty string, got {query!r}. {QUERY_GRAMMAR}")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query of {len(query)} characters is longer than {MAX_QUERY_CHARS} characters; select models with fewer conditions")
+    code, names, at = _backticks(query)
+    if at is not None:
+        raise QueryError(f"query {query!r}: '@' (at position {at}) is refused: pandas' @variables reach any Python "
+                         f"object; write the value itself. {QUERY_GRAMMAR}")
+    try: tree = ast.parse(code.strip(), mode="eval")
+    except SyntaxError as e:
+        near = f" near {code.strip()[max(e.offset or 1, 1) - 1:][:30]!r}" if e.offset else ""
+        raise QueryError(f"query {query!r} could not be evaluated: it is not a valid expression ({e.msg}{near}). {QUERY_GRAMMAR}") from None
+    except (RecursionError, MemoryError, ValueError) as e:
+        raise QueryError(f"query {query!r} could not be evaluated: it is nested too deeply or malformed ({type(e).__name__}). {QUERY_GRAMMAR}") from None
+    chk = _Checker(query, code.strip(), names)
+    try: cond = chk.condition(tree.body)
+    except RecursionError:
+        raise QueryError(f"query {query!r} could not be evaluated: it is nested too deeply. {QUERY_GRAMMAR}") from None
+    return cond, chk.columns
+
+# %% ../nbs/06_fits.ipynb
+def _as_bool(v, part, query):
+    "A per-row condition as a nullable boolean Series (NA: unknown, never selected in the end)."
+    if not isinstance(v, pd.Series): raise QueryError(f"query {query!r}: {part!r} is not a condition on the rows. {QUERY_GRAMMAR}")
+    return v.astype("boolean")
+
+def _evaluate(cond, frame, query):
+    "Evaluate a condition tree from `parse_query` over `frame`'s columns: a nullable boolean Series."
+    kind = cond[0]
+    if kind in ("and", "or"):
+        parts = [_evaluate(c, frame, query) for c in cond[1]]
+        out = parts[0]
+        for p in parts[1:]: out = (out & p) if kind == "and" else (out | p)
+        return out
+    if kind == "not": return ~_evaluate(cond[1], frame, query)
+    if kind == "bool":
+        s = frame[cond[1]]
+        if not (pd.api.types.is_bool_dtype(s.dtype)):
+            raise QueryError(f"query {query!r}: column {_show(cond[1])} holds {s.dtype} values, not True/False, so it is not a "
+                             f"condition on its own; compare it, e.g. {cond[2]} == 'x'. {QUERY_GRAMMAR}")
+        return s.astype("boolean")
+    if kind in ("isna", "notna"):
+        return getattr(frame[cond[1]], kind)().astype("boolean")
+    if kind == "in":
+        _, col, values, negate, part = cond
+        s = frame[col]
+        out = s.isin(values).astype("boolean")
+        return ~out if negate else out
+    if kind == "cmp":
+        _, pairs, part = cond
+        out = None
+        for op, l, r in pairs:
+            a = frame[l[1]] if l[0] == "col" else l[1]
+            b = frame[r[1]] if r[0] == "col" else r[1]
+            try:
+                v = {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
+                     ">": lambda: a > b, ">=": lambda: a >= b}[op]()
+            except TypeError as e:
+                raise QueryError(f"query {query!r}: {part!r} compares values that cannot be ordered ({e}); "
+                                 "check the columns' types (text is compared with text, numbers with numbers)") from None
+            v = _as_bool(v, part, query)
+            out = v if out is None else out & v
+        return out
+    if kind == "str":
+        _, col, method, pat, kw, part = cond
+        s = frame[col]
+        if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+            raise QueryError(f"query {query!r}: {part!r}: column {_show(col)} holds {s.dtype} values, not text; "
+                             f".str.{method} needs a text column. {QUERY_GRAMMAR}")
+        text = pa.array(s.astype("string[pyarrow]"))
+        fn = {"startswith": pc.starts_with, "endswith": pc.ends_with}.get(method)
+        if fn is None: fn = pc.match_substring_regex if kw.get("regex", True) else pc.match_substring
+        try: hit = fn(text, pat, ignore_case=not kw.get("case", True))   # RE2: linear time whatever the pattern
+        except pa.ArrowInvalid as e:
+            raise QueryError(f"query {query!r}: {pat!r} in {part!r} is not a valid regular expression ({e}); patterns "
+                             "are RE2 (no look-around or back-references); pass regex=False to match plain text") from None
+        v = pd.Series(hit.fill_null(False).to_numpy(zero_copy_only=False), index=s.index)
+        return v.astype("boolean").mask(s.isna().to_numpy())   # a missing value satisfies no string method
+    raise AssertionError(kind)
+
+def query_mask(frame: pd.DataFrame,  # one row per model: metadata and accuracies (the columns a query may name)
+               query: str            # a query in robstudy's grammar (see QUERY_GRAMMAR)
+              ) -> np.ndarray:
+    "Boolean mask of the rows of `frame` a query selects; parsed by `parse_query` and evaluated here, never run as code."
+    cond, columns = parse_query(query)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise QueryError(f"query {query!r} names no column {_show(missing[0])}; the columns are "
+                         f"{[str(c) for c in frame.columns]} (quote names that are not Python names with backticks)")
+    return _evaluate(cond, frame, query).to_numpy(dtype=bool, na_value=False)
+
+# %% ../nbs/06_fits.ipynb
 def _setting_ids(tables, ids, what):
     ids = [ids] if isinstance(ids, str) else list(ids)
     if not ids: raise ValueError(f"{what} names no setting")
@@ -388,26 +623,29 @@ def setting_accuracy(tables: Tables,   # the study's tables
     out.loc[~have, ["n", "correct"]] = np.nan
     return out.reset_index()
 
-def select_models(frame: pd.DataFrame,  # one row per model: metadata and accuracies
-                  query: str | None     # a pandas query string, or None for all rows
-                 ) -> pd.Series:
-    "Boolean mask of the rows a pandas query selects, with a clear error for a bad query."
-    if query is None: return pd.Series(True, index=frame.index)
-    if not isinstance(query, str) or not query.strip(): raise ValueError(f"baseline query must be a non-empty string, got {query!r}")
-    try: sel = frame.query(query, engine="python")
-    except pd.errors.UndefinedVariableError as e:
-        raise ValueError(f"baseline query {query!r} names no column: {e}; columns are {list(frame.columns)}") from e
-    except Exception as e:
-        raise ValueError(f"baseline query {query!r} could not be evaluated ({type(e).__name__}: {e}); columns are {list(frame.columns)}") from e
-    return frame.index.isin(sel.index)
+# %% ../nbs/06_fits.ipynb
+def _warn_without_n(frame, axes=("x", "y"), stacklevel=3):
+    "Say which settings on these axes lack test-set sizes, so that intervals there count the line's uncertainty only."
+    no_n = list(dict.fromkeys(s for a in axes for s in frame.attrs.get("settings_without_n", {}).get(a, [])))
+    if no_n:
+        cols = [c for c in frame.columns if re.fullmatch(rf"n_[{''.join(axes)}](_\d+)?", str(c))]
+        k = int(frame[cols].isna().any(axis=1).sum())
+        warnings.warn(f"effective-robustness intervals of {k} of {len(frame)} models are computed without a test-set size n "
+                      f"on setting(s) {no_n}: they count the line's uncertainty only, not the binomial noise of those "
+                      "accuracies (the tables give no n there; published tables such as RobustBench's give none)", stacklevel=stacklevel)
+    return no_n
 
-def _model_frame(tables, x_settings, y_setting, missing):
-    "One row per model: metadata, every setting's accuracy as a column, x (or x_<id>...), y and counts."
+def model_frame(tables: Tables,        # the study's tables
+                x_settings,            # the ID setting id(s): column x for one, x_0, x_1, ... for several
+                y_setting,             # the OOD setting id, or a list of them (pooled into y)
+                missing: str = "error" # models lacking a setting: 'error', or 'drop' (with a warning)
+               ) -> pd.DataFrame:
+    "One row per model: metadata, every setting's accuracy, x, y, their counts and `seen_in_training`: what a baseline query sees."
     if missing not in ("error", "drop"): raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
     models = tables.models
-    xs = _setting_ids(tables, x_settings, "x_setting")
+    xs, ys = _setting_ids(tables, x_settings, "x_setting"), _setting_ids(tables, y_setting, "y_setting")
     if missing == "drop":
-        ids = set(xs + _setting_ids(tables, y_setting, "y_setting"))
+        ids = set(xs + ys)
         got = tables.evals[tables.evals.setting_id.isin(ids)].groupby("model_id").setting_id.nunique()
         keep = set(got[got == len(ids)].index)
         dropped = int((~models.model_id.isin(keep)).sum())
@@ -416,45 +654,114 @@ def _model_frame(tables, x_settings, y_setting, missing):
         tables = Tables(models, tables.settings, tables.evals[tables.evals.model_id.isin(keep)], tables.meta)
     wide = tables.wide().reindex(models.model_id)
     wide = wide.drop(columns=[c for c in wide.columns if c in models.columns]).reset_index(drop=True)
-    frame = pd.concat([models.reset_index(drop=True), wide], axis=1)
+    frame = pd.concat([models.drop(columns=["seen_in_training"], errors="ignore").reset_index(drop=True), wide], axis=1)
     for j, s in enumerate(xs):
         suffix = "" if len(xs) == 1 else f"_{j}"
         xa = setting_accuracy(tables, s, "x_setting")
         frame = frame.merge(xa.rename(columns={"accuracy": f"x{suffix}", "n": f"n_x{suffix}", "correct": f"correct_x{suffix}"}), on="model_id")
-    ya = setting_accuracy(tables, y_setting, "y_setting")
-    return frame.merge(ya.rename(columns={"accuracy": "y", "n": "n_y", "correct": "correct_y"}), on="model_id"), models
+    ya = setting_accuracy(tables, ys, "y_setting")
+    frame = frame.merge(ya.rename(columns={"accuracy": "y", "n": "n_y", "correct": "correct_y"}), on="model_id")
+    ev = tables.evals[tables.evals.setting_id.isin(xs + ys)]
+    if "seen_in_training" in ev:  # the engine flags (model, setting) pairs whose shift the model saw in training
+        seen = ev.seen_in_training.astype("boolean").fillna(False).astype(bool).groupby(ev.model_id).any()
+        frame["seen_in_training"] = frame.model_id.map(seen).fillna(False).astype(bool)
+    else: frame["seen_in_training"] = False
+    no_n = set(ev.setting_id[pd.to_numeric(ev["n"], errors="coerce").isna()])
+    frame.attrs["settings_without_n"] = {"x": [s for s in xs if s in no_n], "y": [s for s in ys if s in no_n]}
+    return frame
 
-def _baseline(frame, baseline):
-    mask = np.asarray(select_models(frame, baseline))
+# %% ../nbs/06_fits.ipynb
+def select_models(frame: pd.DataFrame,  # one row per model: metadata and accuracies
+                  query: str | None     # a baseline query in robstudy's grammar (QUERY_GRAMMAR), or None for all rows
+                 ) -> np.ndarray:
+    "Boolean mask of the models a baseline query selects: parsed by robstudy's grammar, never run as code."
+    if query is None: return np.ones(len(frame), dtype=bool)
+    try: return query_mask(frame, query)
+    except QueryError as e: raise QueryError(f"baseline {e}") from None
+
+# %% ../nbs/06_fits.ipynb
+def baseline_mask(frame: pd.DataFrame,          # from `model_frame`: one row per model
+                  baseline: str | None = None,  # query choosing the line's models (None: all)
+                  exclude_seen: bool = True     # leave out models that saw the OOD shift in training (seen_in_training)
+                 ) -> tuple:
+    "The baseline: the models the query selects, less those that saw the shift in training; (mask, number left out so)."
+    chosen = select_models(frame, baseline)
+    seen = frame["seen_in_training"].to_numpy(dtype=bool) if "seen_in_training" in frame else np.zeros(len(frame), bool)
+    excluded = int((chosen & seen).sum()) if exclude_seen else 0
+    mask = chosen & ~seen if exclude_seen else chosen
     if mask.sum() < 3:
-        raise ValueError(f"baseline {baseline!r} selects {int(mask.sum())} models; a line needs at least 3 (of {len(frame)} models)")
-    return mask
+        why = (f"; {excluded} of them were left out because they saw the shift in training (seen_in_training): "
+               "pass exclude_seen=False to keep them") if excluded else ""
+        raise ValueError(f"baseline {baseline!r} selects {int(mask.sum())} models; a line needs at least 3 (of {len(frame)} models){why}")
+    if excluded:
+        by = f"baseline {baseline!r}" if baseline else "the baseline (all models)"
+        warnings.warn(f"{excluded} models chosen by {by} are left out of it: they saw the OOD shift in training "
+                      "(seen_in_training); they still get effective robustness; pass exclude_seen=False to keep them in the "
+                      "baseline", stacklevel=3)
+    return mask, excluded
+
+# %% ../nbs/06_fits.ipynb
+@dataclass
+class TrendFit:
+    "A baseline line fitted on results tables, with every model's effective robustness."
+    trend: LinearTrend
+    per_model: pd.DataFrame  # model_id, x, y, predicted, er, er_lo, er_hi, in_baseline, seen_in_training + model metadata
+    baseline: str | None     # the query that chose the baseline models (None: all models)
+    x_setting: str | list
+    y_setting: str | list
+    bootstrap: BootstrapTrend | None = field(default=None, repr=False)  # resampled lines, when asked for
+    excluded_seen: int = 0   # models the query chose but left out of the baseline: they saw the shift in training
+    settings_without_n: list = field(default_factory=list)  # settings whose intervals lack the binomial term
+
+    def to_dict(self) -> dict:
+        "Plain JSON-able python: the line, the baseline query, the settings and each model's row."
+        rows = self.per_model.astype(object).where(self.per_model.notna(), None).to_dict(orient="records")
+        rows = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
+        return {"trend": self.trend.to_dict(), "baseline": self.baseline, "x_setting": self.x_setting,
+                "y_setting": self.y_setting, "n_models": len(rows), "n_baseline": int(self.per_model.in_baseline.sum()),
+                "excluded_seen": self.excluded_seen, "settings_without_n": list(self.settings_without_n),
+                "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(), "per_model": rows}
+
+# %% ../nbs/06_fits.ipynb
+def paired_id_setting(tables: Tables,  # the study's tables
+                      y_setting        # setting_id of the OOD axis, or a list (pooled)
+                     ) -> str:
+    "The ID setting an OOD setting is measured against: its `id_setting` (a class-subset set's paired ID setting), one for all of `y_setting`."
+    ys = [y_setting] if isinstance(y_setting, str) else list(y_setting)
+    s = tables.settings.set_index("setting_id")
+    if "id_setting" not in s: raise ValueError("the settings table has no id_setting column: name the ID setting (x_setting=...)")
+    unknown = [y for y in ys if y not in s.index]
+    if unknown: raise ValueError(f"y_setting {unknown[:3]} not in the settings table")
+    pairs = s.loc[ys, "id_setting"].dropna().unique().tolist()
+    if len(pairs) != 1: raise ValueError(f"the OOD settings {ys[:3]} are measured against different ID settings {pairs[:3]}: fit them one by one")
+    return pairs[0]
 
 def fit_tables(tables: Tables,              # the study's tables (models, settings, evals)
-               x_setting: str,              # setting_id of the ID axis
+               x_setting: str | None,       # setting_id of the ID axis (None: the OOD setting's paired `id_setting`)
                y_setting,                   # setting_id of the OOD axis, or a list (pooled)
                transform: str = "probit",   # 'probit', 'logit' or 'linear'
-               baseline: str | None = None, # pandas query over models (+ accuracies) choosing the line's models
+               baseline: str | None = None, # query over models (+ accuracies) choosing the line's models (QUERY_GRAMMAR)
                weighted: bool = False,      # weight points by their binomial variance (needs counts)
                cov_type: str = "nonrobust", # or 'HC3'
                alpha: float = 0.05,         # 1 - confidence level
                missing: str = "error",      # models lacking a setting: 'error' or 'drop' (with a warning)
                n_boot: int = 0,             # bootstrap resamples of the baseline (0: none); adds er_boot_lo/hi
-               seed: int = 0                # bootstrap seed
+               seed: int = 0,               # bootstrap seed
+               exclude_seen: bool = True    # leave models flagged seen_in_training on these settings out of the baseline
               ) -> TrendFit:
     "Fit the baseline line on results tables and give every model's effective robustness."
+    if x_setting is None: x_setting = paired_id_setting(tables, y_setting)
     if not isinstance(x_setting, str): raise TypeError(f"x_setting must be one setting_id, got {x_setting!r}; for several ID settings use fit_tables_multi_id")
-    frame, models = _model_frame(tables, [x_setting], y_setting, missing)
-    mask = _baseline(frame, baseline); base = frame[mask]
+    frame = model_frame(tables, [x_setting], y_setting, missing)
+    mask, excluded = baseline_mask(frame, baseline, exclude_seen); base = frame[mask]
     has_n = base.n_x.notna().all() and base.n_y.notna().all()
     if weighted and not base.n_y.notna().all():
         raise ValueError("weighted=True needs test-set counts (n, correct) for every baseline model on the OOD setting(s)")
     kw = dict(transform=transform, weights="binomial" if weighted else None, alpha=alpha,
               n_x=base.n_x.values if has_n else None, n_y=base.n_y.values if has_n else None)
     trend = linear_trend(base.x.values, base.y.values, cov_type=cov_type, **kw)
-    nx = frame.n_x.values if frame.n_x.notna().all() else None
-    ny = frame.n_y.values if frame.n_y.notna().all() else None
-    er = effective_robustness(trend, frame.x.values, frame.y.values, nx, ny)
+    no_n = _warn_without_n(frame)
+    er = effective_robustness(trend, frame.x.values, frame.y.values, frame.n_x.values, frame.n_y.values)
     boot = None
     if n_boot:
         with warnings.catch_warnings():
@@ -462,10 +769,12 @@ def fit_tables(tables: Tables,              # the study's tables (models, settin
             boot = bootstrap_trend(base.x.values, base.y.values, n_boot=n_boot, seed=seed, **kw)
         er["er_boot_lo"], er["er_boot_hi"] = boot.er_interval(frame.x.values, frame.y.values)
     per = pd.concat([frame[["model_id"]].reset_index(drop=True), er.reset_index(drop=True)], axis=1)
-    per["in_baseline"] = mask
-    per = per.merge(models.reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
+    per["in_baseline"], per["seen_in_training"] = mask, frame.seen_in_training.to_numpy()
+    models = tables.models.drop(columns=["seen_in_training"], errors="ignore")
+    per = per.merge(models[models.model_id.isin(frame.model_id)].reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
     return TrendFit(trend=trend, per_model=per, baseline=baseline, x_setting=x_setting,
-                    y_setting=y_setting if isinstance(y_setting, str) else list(y_setting), bootstrap=boot)
+                    y_setting=y_setting if isinstance(y_setting, str) else list(y_setting), bootstrap=boot,
+                    excluded_seen=excluded, settings_without_n=no_n)
 
 # %% ../nbs/06_fits.ipynb
 def relative_robustness(fit: TrendFit,  # a fitted baseline (from fit_tables)
@@ -496,6 +805,7 @@ def fit_many(tables: Tables,   # the study's tables
     if not y_settings: raise ValueError("fit_many needs at least one OOD setting")
     return {s: fit_tables(tables, x_setting, s, **kwargs) for s in y_settings}
 
+# %% ../nbs/06_fits.ipynb
 def average_effective_robustness(fits: dict,          # {setting_id: TrendFit} from fit_many
                                  alpha: float = 0.05  # 1 - confidence level
                                 ) -> pd.DataFrame:
@@ -544,6 +854,7 @@ class MultiTrend:
                 "r2": self.r2, "n": self.n, "transform": self.transform, "alpha": self.alpha, "cov_type": self.cov_type,
                 "resid_var": self.resid_var, "df_resid": self.df_resid}
 
+# %% ../nbs/06_fits.ipynb
 def multi_linear_trend(X,                          # (n_models, k) ID accuracies (fractions), one column per ID setting
                        y,                          # OOD accuracies (fractions)
                        names=None,                 # names of the k ID settings
@@ -574,30 +885,34 @@ def multi_linear_trend(X,                          # (n_models, k) ID accuracies
                       n=n, transform=transform, alpha=alpha, cov_type=cov_type, resid_var=float(res.scale),
                       df_resid=float(res.df_resid), results=res)
 
+# %% ../nbs/06_fits.ipynb
 def fit_tables_multi_id(tables: Tables,              # the study's tables
                         x_settings,                  # the ID setting ids (two or more)
                         y_setting,                   # the OOD setting id (or a list, pooled)
                         transform: str = "probit",   # fitting axis
-                        baseline: str | None = None, # pandas query choosing the models that define the plane
+                        baseline: str | None = None, # query choosing the models that define the plane (QUERY_GRAMMAR)
                         cov_type: str = "nonrobust", # or 'HC3'
                         alpha: float = 0.05,         # 1 - confidence level
-                        missing: str = "error"       # models lacking a setting: 'error' or 'drop'
+                        missing: str = "error",      # models lacking a setting: 'error' or 'drop'
+                        exclude_seen: bool = True    # leave models flagged seen_in_training out of the baseline
                        ) -> TrendFit:
     "Multi-ID effective robustness: fit T(y) on several ID accuracies over a baseline, then every model's ER."
     xs = [x_settings] if isinstance(x_settings, str) else list(x_settings)
     if len(xs) < 2: raise ValueError(f"multi-ID needs two or more ID settings, got {xs}; use fit_tables for one")
-    frame, models = _model_frame(tables, xs, y_setting, missing)
+    frame = model_frame(tables, xs, y_setting, missing)
     xcols = [f"x_{j}" for j in range(len(xs))]
-    mask = _baseline(frame, baseline); base = frame[mask]
+    mask, excluded = baseline_mask(frame, baseline, exclude_seen); base = frame[mask]
     trend = multi_linear_trend(base[xcols].values, base.y.values, names=xs, transform=transform, cov_type=cov_type, alpha=alpha)
+    no_n = _warn_without_n(frame, axes=("y",))   # the plane's intervals use the OOD sizes only
     X = frame[xcols].values
     zhat = trend.predict_z(X); pred = inverse_transform(zhat, transform)
-    var = (_inverse_derivative(zhat, transform) * trend.se_z(X)) ** 2
-    if frame.n_y.notna().all():
-        ny = frame.n_y.values.astype(float); py = (frame.y.values * ny + 0.5) / (ny + 1); var = var + py * (1 - py) / ny
+    var = (_inverse_derivative(zhat, transform) * trend.se_z(X)) ** 2 + _binomial_var(frame.y.values, frame.n_y.values)[0]
     q = stats.norm.ppf(1 - alpha / 2); er = frame.y.values - pred; se = np.sqrt(var)
     per = frame[["model_id"] + xcols + ["y"]].rename(columns=dict(zip(xcols, [f"x_{s}" for s in xs])))
-    per = per.assign(x=frame[xcols[0]].values, predicted=pred, er=er, er_se=se, er_lo=er - q * se, er_hi=er + q * se, in_baseline=mask)
-    per = per.merge(models.reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
+    per = per.assign(x=frame[xcols[0]].values, predicted=pred, er=er, er_se=se, er_lo=er - q * se, er_hi=er + q * se,
+                     in_baseline=mask, seen_in_training=frame.seen_in_training.to_numpy())
+    models = tables.models.drop(columns=["seen_in_training"], errors="ignore")
+    per = per.merge(models[models.model_id.isin(frame.model_id)].reset_index(drop=True), on="model_id", how="left", suffixes=("", "_meta"))
     return TrendFit(trend=trend, per_model=per, baseline=baseline, x_setting=xs,
-                    y_setting=y_setting if isinstance(y_setting, str) else list(y_setting))
+                    y_setting=y_setting if isinstance(y_setting, str) else list(y_setting),
+                    excluded_seen=excluded, settings_without_n=no_n)

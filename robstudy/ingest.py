@@ -9,6 +9,7 @@ import csv
 import hashlib
 import os
 import re
+import time
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .core import canonical_json, read_json, stable_hash
+from .store import ResultsStore
 from .tables import ROLES, Tables
 
 # %% auto 0
@@ -115,7 +117,8 @@ def _numeric_block(df: pd.DataFrame,      # the table read from the file
                    locate,                # 0-based record -> (path, where)
                    scale: str | None,     # the declared scale, or None for any finite number
                    allow_empty: bool,     # True in wide tables: an empty cell means 'not evaluated'
-                   what: str = "accuracy" # what the number is, for messages
+                   what: str = "accuracy",# what the number is, for messages
+                   small_ok: bool = False # values all <= 1 on a percent scale are fine (confirmed, or half-widths)
                   ) -> np.ndarray:
     "The cells of `cols` as a float array (NaN = empty), every present value checked against `scale`."
     raw = df[cols]
@@ -137,9 +140,13 @@ def _numeric_block(df: pd.DataFrame,      # the table read from the file
             v = repr(v) if isinstance(v, str) else np.format_float_positional(float(v), trim="-")
             hint = " (it looks like percent: declare scale='percent' if the whole file is)" if scale == "fraction" and 0 <= vals[i, j] <= 100 else ""
             raise IngestError(p, w, cols[j], f"{v} is outside the declared {scale} scale [0, {hi:g}]; expected {what} on that scale{hint}")
-        if scale in ("percent", "f1") and present.sum() >= 20 and np.nanmax(vals) <= 1:
-            warnings.warn(f"{locate(0)[0]}: every value in {cols[:3]}... is <= 1 although scale={scale!r} was declared; "
-                          "if the file holds fractions declare scale='fraction'")
+        nonzero = present & (vals != 0)   # 0 is 0 on every scale: it says nothing about which
+        if scale in ("percent", "f1") and not small_ok and nonzero.any() and np.nanmax(vals[nonzero]) <= 1:
+            shown = cols if len(cols) <= 4 else cols[:4] + ["..."]
+            raise IngestError(locate(0)[0], None, cols[0] if len(cols) == 1 else None,
+                              f"every value in {shown} is at most 1 although scale={scale!r} (0-{hi:g}) was declared: these look "
+                              f"like fractions. Declare scale='fraction' if they are, or pass confirm_small_values=True if they "
+                              f"really are {scale} values below 1")
     return vals
 
 def _check_text(df, col, locate, what="model name"):
@@ -289,7 +296,8 @@ def read_testbed(path,                      # the testbed's wide results CSV (e.
                  model_types=None,          # model_types.csv: `model`, `model_type`, `nat_model_type`
                  scale: str = "percent",    # the scale of the accuracies (the testbed uses percent)
                  roles: dict | None = None, # {setting_id: 'id'|'ood'} overriding the role rule
-                 aggregates: str = "drop"   # the website's avg_* / per-corruption mean columns: 'drop' or 'keep'
+                 aggregates: str = "drop",  # the website's avg_* / per-corruption mean columns: 'drop' or 'keep'
+                 confirm_small_values: bool = False # the accuracies really are percentages of at most 1 (else an error)
                 ) -> Tables:
     "Read the ImageNet testbed's wide table (+ test-set sizes and model types) into tidy `Tables`."
     path = _existing(path, "results"); div = scale_divisor(scale, path)
@@ -300,7 +308,7 @@ def read_testbed(path,                      # the testbed's wide results CSV (e.
     cols = [k for k in header if k != "model"]
     dropped = [k for k in cols if _is_testbed_aggregate(k)] if aggregates == "drop" else []
     cols = [k for k in cols if k not in set(dropped)]
-    vals = _numeric_block(df, cols, locate, scale, allow_empty=True)
+    vals = _numeric_block(df, cols, locate, scale, allow_empty=True, small_ok=confirm_small_values)
     models = df.model.to_numpy(dtype=object)
     r, c = np.nonzero(~np.isnan(vals))
     sources = [_source(path, "testbed-results", scale)]
@@ -348,7 +356,7 @@ def _timm_files(paths_or_folder) -> list:
         if not re.fullmatch(r"results-.+\.csv", f.name): raise ValueError(f"{f}: expected a timm results file named results-<test set>.csv")
     return sorted(files, key=lambda f: (f.name != "results-imagenet.csv", f.name))  # model metadata from imagenet first
 
-def _read_timm_file(f: Path, div: float, scale: str):
+def _read_timm_file(f: Path, div: float, scale: str, small_ok: bool = False):
     "One results-<set>.csv: checked, as a long frame with the setting in a column."
     header = _read_header(f)[0]; _check_header(f, header, ["model", "top1"])
     df = _read_csv(f, dtype={"model": str, "interpolation": str}, thousands=","); loc = _csv_locator(f)
@@ -356,23 +364,24 @@ def _read_timm_file(f: Path, div: float, scale: str):
     key = ["model", "img_size"] if "img_size" in df.columns else ["model"]
     if "img_size" in df.columns: _numeric_block(df, ["img_size"], loc, None, allow_empty=False, what="image size")
     _check_unique(df, key, loc, "model at this img_size" if len(key) == 2 else "model")
-    top1 = _numeric_block(df, ["top1"], loc, scale, allow_empty=False)[:, 0]
+    top1 = _numeric_block(df, ["top1"], loc, scale, allow_empty=False, small_ok=small_ok)[:, 0]
     num = [k for k in ("param_count", "crop_pct") if k in df.columns]
     if num: df[num] = _numeric_block(df, num, loc, None, allow_empty=True, what="model metadata")
     out = df[[k for k in ["model"] + _TIMM_MODEL_COLS if k in df.columns]].copy()
     out["setting_id"] = f.name[len("results-"):-len(".csv")]; out["accuracy"] = top1 / div
-    if "top5" in df.columns: out["top5"] = _numeric_block(df, ["top5"], loc, scale, allow_empty=True)[:, 0] / div
+    if "top5" in df.columns: out["top5"] = _numeric_block(df, ["top5"], loc, scale, allow_empty=True, small_ok=small_ok)[:, 0] / div
     return out
 
 def read_timm(paths_or_folder,            # a folder holding results-*.csv, or a list of such files
               scale: str = "percent",     # the scale of top1/top5 (timm uses percent)
               metadata=None,              # model_metadata-in1k.csv: `model` (architecture) and `pretrain`
               sizes: dict | None = None,  # {setting: test-set size} to fill n (timm's files give none)
-              roles: dict | None = None   # {setting_id: 'id'|'ood'} overriding the role rule
+              roles: dict | None = None,  # {setting_id: 'id'|'ood'} overriding the role rule
+              confirm_small_values: bool = False # the values really are percentages of at most 1 (else an error)
              ) -> Tables:
     "Read timm's per-test-set results files into tidy `Tables`, one setting per file."
     files = _timm_files(paths_or_folder); div = scale_divisor(scale, files[0] if files else paths_or_folder)
-    long = pd.concat([_read_timm_file(f, div, scale) for f in files], ignore_index=True)
+    long = pd.concat([_read_timm_file(f, div, scale, confirm_small_values) for f in files], ignore_index=True)
     if "img_size" not in long.columns: long["img_size"] = np.nan
     multi = long.groupby("model").img_size.nunique() > 1
     at = long.model.isin(multi[multi].index)
@@ -423,7 +432,8 @@ def _robustbench_json_frame(folder: Path):
 
 def read_robustbench(model_info,              # model_info folder of per-model JSONs, or the flattened CSV
                      scale: str = "percent",  # the scale of clean_acc/autoattack_acc/... (RobustBench uses percent)
-                     roles: dict | None = None # {setting_id: 'id'|'ood'} overriding the role rule
+                     roles: dict | None = None, # {setting_id: 'id'|'ood'} overriding the role rule
+                     confirm_small_values: bool = False # the values really are percentages of at most 1 (else an error)
                     ) -> Tables:
     "Read RobustBench's per-model records (clean, AutoAttack, corruption accuracy) into tidy `Tables`."
     model_info = _existing(model_info, "RobustBench model_info"); div = scale_divisor(scale, model_info)
@@ -441,11 +451,12 @@ def read_robustbench(model_info,              # model_info folder of per-model J
                           "corruptions_mce", "corruptions_mce_3d") if k in df.columns]:
         df[k] = df[k].mask(df[k].isin(["null"]))   # optional fields: RobustBench writes one missing `reported` as "null"
     metrics = [k for k in _RB_METRICS if k in df.columns]
-    vals = _numeric_block(df, metrics, locate, scale, allow_empty=True)
+    vals = _numeric_block(df, metrics, locate, scale, allow_empty=True, small_ok=confirm_small_values)
     if np.isnan(vals[:, 0]).any():
         i = int(np.flatnonzero(np.isnan(vals[:, 0]))[0]); p, w = locate(i)
         raise IngestError(p, w, "clean_acc", f"empty clean_acc; expected accuracy on the declared {scale} scale")
-    extra = {k: _numeric_block(df, [k], locate, scale if k in ("reported", "external") else None, allow_empty=True, what=k)[:, 0]
+    extra = {k: _numeric_block(df, [k], locate, scale if k in ("reported", "external") else None, allow_empty=True, what=k,
+                               small_ok=confirm_small_values)[:, 0]
              for k in ("reported", "external", "corruptions_mce", "corruptions_mce_3d") if k in df.columns}
     ds, tm, name = df.bench_dataset.astype(str), df.threat_model.astype(str), df.model_id.astype(str)
     mid = (ds + "/" + tm + "/" + name).to_numpy(dtype=object)
@@ -494,7 +505,8 @@ def read_robustbench_corruptions(path,                    # unaggregated_results
                                  scale: str = "fraction", # the scale of the values (RobustBench writes fractions)
                                  dataset: str | None = None, # cifar10/cifar100/imagenet; default: from the file name
                                  threat_model: str = "corruptions", # the middle part of the model ids
-                                 roles: dict | None = None
+                                 roles: dict | None = None,  # {setting_id: 'id'|'ood'} overriding the role rule
+                                 confirm_small_values: bool = False # the values really are percentages of at most 1 (else an error)
                                 ) -> Tables:
     "Read RobustBench's per-corruption, per-severity accuracies into tidy `Tables`."
     path = _existing(path, "RobustBench corruptions"); div = scale_divisor(scale, path)
@@ -515,7 +527,7 @@ def read_robustbench_corruptions(path,                    # unaggregated_results
     df = _read_csv(path, header_rows=2, dtype={0: str}); df.columns = ["model"] + cols
     locate = _csv_locator(path, 2)
     _check_text(df, "model", locate); _check_unique(df, ["model"], locate, "model")
-    vals = _numeric_block(df, cols, locate, scale, allow_empty=True)
+    vals = _numeric_block(df, cols, locate, scale, allow_empty=True, small_ok=confirm_small_values)
     r, c = np.nonzero(~np.isnan(vals))
     mid = (f"{dataset}/{threat_model}/" + df.model).to_numpy(dtype=object)
     settings = _settings_frame([dict(setting_id=k, dataset=prefix, shift=cn, severity=float(s), role="ood", variant=None, id_setting=dataset)
@@ -543,7 +555,8 @@ def read_qa(path,                         # the study's long CSV (extractive_que
             annotations=None,             # annotated_data.csv: model_name, is_adapter, model_size, is_robust
             id_dataset: str = "squad",    # the in-distribution test set
             exclude: str | None = None,   # drop models whose name contains this (the study's app drops 'wise')
-            roles: dict | None = None
+            roles: dict | None = None,    # {setting_id: 'id'|'ood'} overriding the role rule
+            confirm_small_values: bool = False # the F1 scores really are points of at most 1 (else an error)
            ) -> Tables:
     "Read the QA robustness study's long F1 table into tidy `Tables` (accuracy = F1 as a fraction)."
     path = _existing(path, "QA results"); div = scale_divisor(scale, path)
@@ -552,9 +565,9 @@ def read_qa(path,                         # the study's long CSV (extractive_que
     for k in ("model_name", "dataset"): _check_text(df, k, locate, k.replace("_", " "))
     df["dataset"] = df.dataset.str.lower()
     _check_unique(df, ["model_name", "dataset"], locate, "(model, dataset) pair (after lower-casing)")
-    f1 = _numeric_block(df, ["f1"], locate, scale, allow_empty=False, what="F1")[:, 0]
+    f1 = _numeric_block(df, ["f1"], locate, scale, allow_empty=False, what="F1", small_ok=confirm_small_values)[:, 0]
     ci = [k for k in ("f1_lower", "f1_upper") if k in df.columns]
-    half = _numeric_block(df, ci, locate, scale, allow_empty=False, what="CI half-width") if ci else None
+    half = _numeric_block(df, ci, locate, scale, allow_empty=False, what="CI half-width", small_ok=True) if ci else None
     keep = np.ones(len(df), bool) if exclude is None else ~df.model_name.str.contains(exclude, regex=False).to_numpy()
     df, f1 = df[keep].reset_index(drop=True), f1[keep]
     if half is not None: half = half[keep]
@@ -594,7 +607,8 @@ def read_qa(path,                         # the study's long CSV (extractive_que
 def read_linefit_json(path,                   # a JSON list of {model, test_score, shift_score, test_ci, shift_ci, hparams}
                       scale: str = "fraction",# the scale of the scores and intervals
                       dataset: str | None = None, # name of the test/shift pair; default: the file stem
-                      roles: dict | None = None
+                      roles: dict | None = None,  # {setting_id: 'id'|'ood'} overriding the role rule
+                      confirm_small_values: bool = False # the values really are percentages of at most 1 (else an error)
                      ) -> Tables:
     "Read 'accuracy on the line'-style JSON records (ID and shift score with intervals) into tidy `Tables`."
     path = _existing(path, "linefit JSON"); div = scale_divisor(scale, path)
@@ -605,7 +619,7 @@ def read_linefit_json(path,                   # a JSON list of {model, test_scor
     for k in ("model", "test_score", "shift_score"):
         if k not in df.columns: raise IngestError(path, None, k, f"no record has the field {k!r}; expected model, test_score, shift_score")
     _check_text(df, "model", locate)
-    scores = _numeric_block(df, ["test_score", "shift_score"], locate, scale, allow_empty=False, what="score")
+    scores = _numeric_block(df, ["test_score", "shift_score"], locate, scale, allow_empty=False, what="score", small_ok=confirm_small_values)
     hp = df["hparams"] if "hparams" in df.columns else pd.Series([None] * len(df))
     stem = path.stem; dataset = dataset or stem
     df["hparams_json"] = [canonical_json(h if isinstance(h, dict) else {}) for h in hp]
@@ -621,7 +635,8 @@ def read_linefit_json(path,                   # a JSON list of {model, test_scor
                 raise IngestError(path, f"record {i + 1}", k, f"{v!r} is not an interval; expected [lo, hi]")
             pairs.append(list(v))
         cols = [f"{k}[lo]", f"{k}[hi]"]
-        ci[k] = _numeric_block(pd.DataFrame(pairs, columns=cols, dtype=object), cols, locate, scale, allow_empty=False, what="interval bound")
+        ci[k] = _numeric_block(pd.DataFrame(pairs, columns=cols, dtype=object), cols, locate, scale, allow_empty=False,
+                               what="interval bound", small_ok=True)   # the scores were checked; an interval may hug 0
     ids = {"test": f"{dataset}-test", "shift": f"{dataset}-shift"}
     models = pd.DataFrame({"model_id": df.model_id, "architecture": df.model, "hparams": df.hparams_json, "source": f"linefit:{stem}"})
     settings = _settings_frame([dict(setting_id=ids["test"], dataset=ids["test"], shift="clean", severity=0.0, role="id", variant=None, id_setting=ids["test"]),
@@ -644,7 +659,8 @@ def read_table(path,                        # a CSV file
                settings=None,               # wide layout: the setting columns (default: all others)
                model_columns=(),            # columns copied into the models table
                metric_columns=(),           # long layout: further numeric eval columns, copied as they are
-               sep: str = ","               # the field separator
+               sep: str = ",",              # the field separator
+               confirm_small_values: bool = False # the values really are percentages of at most 1 (else an error)
               ) -> Tables:
     "Read a generic long or wide CSV of accuracies with an explicit column map into tidy `Tables`."
     path = _existing(path, "results")
@@ -660,7 +676,7 @@ def read_table(path,                        # a CSV file
         _check_text(df, cm["model_id"], locate); _check_unique(df, [cm["model_id"]], locate, "model")
         scols = list(settings) if settings is not None else [k for k in header if k != cm["model_id"] and k not in model_columns]
         _check_header(path, header, scols)
-        vals = _numeric_block(df, scols, locate, scale, allow_empty=True)
+        vals = _numeric_block(df, scols, locate, scale, allow_empty=True, small_ok=confirm_small_values)
         r, c = np.nonzero(~np.isnan(vals))
         mid = df[cm["model_id"]].to_numpy(dtype=object)
         evals = _evals_frame(mid[r], np.asarray(scols, dtype=object)[c], vals[r, c] / div)
@@ -681,7 +697,7 @@ def read_table(path,                        # a CSV file
             if bad.any():
                 i = int(np.flatnonzero(bad)[0]); p, w = locate(i); raise IngestError(p, w, cm["n"], f"{df[cm['n']].iat[i]!r} is not a test-set size; expected a positive whole number")
         if "accuracy" in need:
-            acc = _numeric_block(df, [cm["accuracy"]], locate, scale, allow_empty=False)[:, 0] / div
+            acc = _numeric_block(df, [cm["accuracy"]], locate, scale, allow_empty=False, small_ok=confirm_small_values)[:, 0] / div
         else:
             cor = _numeric_block(df, [cm["correct"]], locate, None, allow_empty=False, what="count of correct predictions")[:, 0]
             bad = (cor < 0) | (cor > n) | (cor != np.round(cor))
@@ -718,12 +734,13 @@ FORMATS = {"testbed": read_testbed, "timm": read_timm, "robustbench": read_robus
 
 def ingest(path,            # the file (or folder, for timm and RobustBench JSONs) to read
            format: str,     # one of FORMATS: testbed, timm, robustbench, robustbench-corruptions, qa, linefit, table
-           **kw             # passed to the reader (scale=, metadata=, columns=, ...)
+           **kw             # passed to the reader (scale=, metadata=, columns=, confirm_small_values=, ...)
           ) -> Tables:
     "Read a published results file of the named format into tidy `Tables`."
     if format not in FORMATS: raise ValueError(f"format={format!r} is not one of {list(FORMATS)}")
     return FORMATS[format](path, **kw)
 
+# %% ../nbs/05_ingest.ipynb
 def _merge_keyed(frames: list, key: str, what: str) -> pd.DataFrame:
     "Union of rows keyed by `key`; a key met twice must agree on every column both give."
     df = pd.concat([f.assign(_src=i) for i, f in enumerate(frames)], ignore_index=True)
@@ -760,13 +777,59 @@ def prefix_settings(t: Tables,   # tables from one source
     return Tables(t.models, settings, t.evals.assign(setting_id=prefix + t.evals.setting_id), dict(t.meta, setting_prefix=prefix)).validate()
 
 # %% ../nbs/05_ingest.ipynb
-def ingest_into(folder,       # a folder of saved Tables (created if absent)
-                path,         # the file to ingest
-                format: str,  # its format (see FORMATS)
-                **kw) -> Tables:
-    "Read, validate and merge a published table into the Tables saved in `folder`; write only if all is valid."
+def _new_part(current: Tables, new: Tables, replace: bool, path) -> tuple | None:
+    "The (current, new) pair to merge: `new` less the evaluations `current` already has with identical values (None: nothing new)."
+    key = ["model_id", "setting_id"]
+    cur, nw = current.evals.set_index(key), new.evals.set_index(key)
+    common = nw.index.intersection(cur.index)
+    if replace:  # the new file's rows win: drop what it gives again from the folder's tables
+        keep_m, keep_s = ~current.models.model_id.isin(new.models.model_id), ~current.settings.setting_id.isin(new.settings.setting_id)
+        ev = current.evals[~current.evals.set_index(key).index.isin(common)]
+        return Tables(current.models[keep_m], current.settings[keep_s], ev, current.meta), new
+    if len(common):
+        cols = [c for c in nw.columns if c in cur.columns]
+        a = nw.loc[common, cols].astype(object); b = cur.loc[common, cols].astype(object)
+        a, b = a.where(a.notna(), None).to_numpy(), b.where(b.notna(), None).to_numpy()
+        differs = ~(a == b).all(axis=1)
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            what = "; ".join(f"{cols[j]} {b[i, j]!r} there, {a[i, j]!r} in the file" for j in np.flatnonzero(a[i] != b[i]))
+            raise ValueError(f"ingest_into: {int(differs.sum())} (model, setting) pairs of {path} are already in the folder with other "
+                             f"values, e.g. {tuple(common[i])}: {what}; pass replace=True to replace the folder's values with the file's")
+        new = Tables(new.models, new.settings, new.evals[~new.evals.set_index(key).index.isin(common)], new.meta)
+    if new.evals.empty and new.models.model_id.isin(current.models.model_id).all() \
+            and new.settings.setting_id.isin(current.settings.setting_id).all():
+        return None
+    return current, new
+
+def ingest_into(folder,               # a folder of its own for published tables (created if absent); tables in folder/tables
+                path,                 # the file to ingest
+                format: str,          # its format (see FORMATS)
+                replace: bool = False,# the file's values replace the folder's for pairs both give (else a conflict is an error)
+                wait: float = 60.0,   # seconds to wait for another ingest into the same folder to finish
+                **kw                  # passed to the reader (scale=, metadata=, confirm_small_values=, ...)
+               ) -> Tables:
+    "Read, validate and merge a published table into `folder/tables`, replaced in one atomic step; identical rows are not added twice."
     new = ingest(path, format, **kw)
-    folder = Path(folder)
-    merged = merge_tables(Tables.load(folder), new) if (folder/"evals.parquet").exists() else new
-    merged.save(folder)
+    store = ResultsStore(folder)
+    lock, t0 = store.lock("ingest"), time.monotonic()
+    while not lock.acquire():
+        if time.monotonic() - t0 > wait:
+            raise TimeoutError(f"{lock.path}: another ingest into {folder} has held this lock for over {wait:g} s (the file names its "
+                               "host and process); wait for it to finish, or delete the file if that process is gone")
+        time.sleep(0.05)
+    with lock:
+        link, flat = store.root/"tables", store.root/"evals.parquet"
+        legacy = flat.exists() and not (link/"evals.parquet").exists()   # robstudy < 0.2 wrote the tables into the folder itself
+        current = Tables.load(store.root if legacy else link) if legacy or (link/"evals.parquet").exists() else None
+        if current is None: merged = new
+        else:
+            parts = _new_part(current, new, replace, path)
+            if parts is None: return current          # nothing new: the folder stays as it is
+            merged = merge_tables(*parts)
+        store.save_tables(merged)
+        if legacy:  # the flat files are superseded by folder/tables: keep them as an old version
+            old = store.root/".tables"/f"legacy-flat-{time.strftime('%Y%m%dT%H%M%S')}"; old.mkdir(parents=True)
+            for n in ("models.parquet", "settings.parquet", "evals.parquet", "meta.json"):
+                if (store.root/n).exists(): os.rename(store.root/n, old/n)
     return merged

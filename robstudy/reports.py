@@ -253,12 +253,12 @@ def content_hash(path) -> str:
     return h.hexdigest()
 
 def source_hash() -> str:
-    "Hash of the robstudy package's source (its modules and templates): what computes a report."
+    "Hash of the robstudy package's source (its modules, templates and shipped tables): what computes a report."
     root = Path(robstudy.__file__).parent
     import hashlib
     h = hashlib.sha256()
-    for q in sorted([*root.glob("*.py"), *(root/"templates").rglob("*.j2")]):
-        h.update(q.name.encode()); _hash_file(q, h)
+    for q in sorted([*root.glob("*.py"), *(root/"templates").rglob("*.j2"), *(root/"published_tables").rglob("*.parquet")]):
+        h.update(str(q.relative_to(root)).encode()); _hash_file(q, h)
     return h.hexdigest()
 
 def report_inputs(nb_path, params: dict, show_code: bool = False) -> dict:
@@ -271,7 +271,8 @@ def report_inputs(nb_path, params: dict, show_code: bool = False) -> dict:
         p = Path(v)
         if p.is_dir() and (p/"tables").is_dir(): files[k] = content_hash(p/"tables")
         elif p.is_file(): files[k] = content_hash(p)
-    return {"notebook": stable_hash(Path(nb_path).read_text()), "parameters": stable_hash(steer), "files": files,
+    by_value = {k: v for k, v in steer.items() if k not in files}   # a file parameter counts by its content, not its path
+    return {"notebook": stable_hash(Path(nb_path).read_text()), "parameters": stable_hash(by_value), "files": files,
             "robstudy": source_hash(), "show_code": bool(show_code)}
 
 # %% ../nbs/09_reports.ipynb

@@ -19,12 +19,12 @@ from .corruptions import COMMON_CORRUPTIONS, HELD_OUT_CORRUPTIONS
 from .mnist_c import MNIST_C_SPECS
 
 # %% auto 0
-__all__ = ['SHIFTS', 'check_images', 'Shift', 'check_severity', 'register_shift', 'get_shift', 'apply_shift', 'shift_table',
-           'gaussian_noise', 'gaussian_blur', 'contrast', 'rotation', 'published_name']
+__all__ = ['SHIFTS', 'check_images', 'check_severity', 'Shift', 'register_shift', 'get_shift', 'apply_shift', 'gaussian_noise',
+           'gaussian_blur', 'contrast', 'rotation', 'published_name', 'shift_table']
 
 # %% ../nbs/02_shifts.ipynb
-def check_images(x,  # the batch to check
-                 name: str = "images"
+def check_images(x,                   # the batch to check
+                 name: str = "images" # what to call it in an error
                 ) -> torch.Tensor:
     "Return `x` if it is a float tensor N×C×H×W in [0, 1]; otherwise raise an error that says what is wrong."
     if not isinstance(x, torch.Tensor):
@@ -41,6 +41,19 @@ def check_images(x,  # the batch to check
             hint = " (they look like 0–255 values: divide by 255)" if hi > 1.5 else ""
             raise ValueError(f"{name} have values in [{lo:.3g}, {hi:.3g}]; expected [0, 1]{hint}")
     return x
+
+# %% ../nbs/02_shifts.ipynb
+def check_severity(severity,                 # the severity to check
+                   shift: Shift | None = None # the shift it is for (named in the error; its `continuous` flag applies)
+                  ):
+    "Raise a clear error unless `severity` is a number in [0, 5] (an integer for non-continuous shifts)."
+    name = f" for shift {shift.name!r}" if shift else ""
+    if isinstance(severity, bool) or not isinstance(severity, (int, float, np.integer, np.floating)):
+        raise TypeError(f"severity{name} must be a number in [0, 5], got {severity!r}")
+    if not 0 <= severity <= 5:
+        raise ValueError(f"severity {severity!r}{name} is out of range; expected a number in [0, 5] (1–5 as in ImageNet-C)")
+    if shift is not None and not shift.continuous and float(severity) != int(severity):
+        raise ValueError(f"severity {severity!r}{name} must be an integer 0–5: this shift has no continuous severity")
 
 # %% ../nbs/02_shifts.ipynb
 def _interp(severity: float, identity, table) -> float | tuple:
@@ -60,9 +73,9 @@ class Shift:
     table: tuple           # the parameter at severities 1..5 (numbers, or tuples of numbers)
     param: str             # what the table holds, e.g. 'sigma'
     identity: float | tuple | None = 0.0  # parameter that leaves images unchanged; None: below 1, blend clean and severity-1 images
-    continuous: bool = True
+    continuous: bool = True  # whether severities between the integers are allowed
     source: str = ""       # where the parameter table comes from
-    description: str = ""
+    description: str = ""  # one line for the shift table
     large_table: tuple | None = None  # a second table for large images (ImageNet-C constants), if any
     large_source: str = ""            # where `large_table` comes from
     max_small: int = 64               # images up to this many pixels on their longer side use `table`
@@ -104,20 +117,11 @@ class Shift:
             y = torch.lerp(x, y, float(severity))
         return y
 
-def check_severity(severity, shift: Shift | None = None):
-    "Raise a clear error unless `severity` is a number in [0, 5] (an integer for non-continuous shifts)."
-    name = f" for shift {shift.name!r}" if shift else ""
-    if isinstance(severity, bool) or not isinstance(severity, (int, float, np.integer, np.floating)):
-        raise TypeError(f"severity{name} must be a number in [0, 5], got {severity!r}")
-    if not 0 <= severity <= 5:
-        raise ValueError(f"severity {severity!r}{name} is out of range; expected a number in [0, 5] (1–5 as in ImageNet-C)")
-    if shift is not None and not shift.continuous and float(severity) != int(severity):
-        raise ValueError(f"severity {severity!r}{name} must be an integer 0–5: this shift has no continuous severity")
-
 # %% ../nbs/02_shifts.ipynb
 SHIFTS: dict[str, Shift] = {}
 
-def register_shift(shift: Shift) -> Shift:
+def register_shift(shift: Shift  # the shift to add under `shift.name`
+                  ) -> Shift:
     "Add `shift` to the registry (a name may be registered once)."
     if shift.name in SHIFTS and SHIFTS[shift.name] is not shift:
         raise ValueError(f"a shift named {shift.name!r} is already registered")
@@ -126,27 +130,31 @@ def register_shift(shift: Shift) -> Shift:
     SHIFTS[shift.name] = shift
     return shift
 
-def get_shift(name: str) -> Shift:
+# %% ../nbs/02_shifts.ipynb
+def get_shift(name: str  # a registered shift name
+             ) -> Shift:
     "The registered shift called `name`, or an error listing the valid names."
     if name not in SHIFTS:
         raise KeyError(f"unknown shift {name!r}; expected one of {sorted(SHIFTS)}")
     return SHIFTS[name]
 
-def apply_shift(name: str, x: torch.Tensor, severity: float, seed: int = 0, index=None, table: str = "auto") -> torch.Tensor:
+# %% ../nbs/02_shifts.ipynb
+def apply_shift(name: str,          # a registered shift name
+                x: torch.Tensor,    # images N×C×H×W in [0, 1]
+                severity: float,    # 0–5
+                seed: int = 0,      # seed of the random parts
+                index=None,         # global indices of the images (default 0..N-1)
+                table: str = "auto" # 'auto', 'small' (CIFAR-10-C) or 'large' (ImageNet-C) parameter table
+               ) -> torch.Tensor:
     "Apply the registered shift `name` to images `x` at `severity`."
     return get_shift(name)(x, severity, seed=seed, index=index, table=table)
 
-def shift_table() -> "pd.DataFrame":
-    "Every registered shift with its family, parameter and severities (and the large-image table where there is one)."
-    import pandas as pd
-    return pd.DataFrame([{"name": s.name, "family": s.family, "param": s.param, "severities": list(s.table),
-                          "large_severities": None if s.large_table is None else list(s.large_table),
-                          "continuous": s.continuous, "source": s.source, "large_source": s.large_source,
-                          "description": s.description}
-                         for s in SHIFTS.values()]).sort_values(["family", "name"], ignore_index=True)
-
 # %% ../nbs/02_shifts.ipynb
-def gaussian_noise(x, sigma: float, seed: int, index: torch.Tensor):
+def gaussian_noise(x,                      # images N×C×H×W
+                   sigma: float,           # standard deviation of the noise
+                   seed: int,              # seed of the noise
+                   index: torch.Tensor     # global indices of the images
+                  ) -> torch.Tensor:
     "Add i.i.d. gaussian noise of standard deviation `sigma` (batch-invariant)."
     return x + sigma * counter_normal(seed, index, tuple(x.shape[1:]), device=x.device).to(x.dtype)
 
@@ -155,12 +163,17 @@ register_shift(Shift("gaussian_noise", "noise", gaussian_noise, (0.08, 0.12, 0.1
 
 # %% ../nbs/02_shifts.ipynb
 def _gaussian_kernel1d(sigma: float, device, dtype) -> torch.Tensor:
+    "Normalized 1-D gaussian of std `sigma`, radius ⌈3σ⌉ (at least 1)."
     r = max(1, int(math.ceil(3 * sigma)))
     t = torch.arange(-r, r + 1, device=device, dtype=dtype)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()
 
-def gaussian_blur(x, sigma: float, seed: int, index: torch.Tensor):
+def gaussian_blur(x,                      # images N×C×H×W
+                  sigma: float,           # standard deviation of the kernel, in pixels
+                  seed: int,              # (unused: the blur is deterministic)
+                  index: torch.Tensor     # (unused)
+                 ) -> torch.Tensor:
     "Separable gaussian blur with standard deviation `sigma` pixels."
     n, c, h, w = x.shape
     k = _gaussian_kernel1d(sigma, x.device, x.dtype); r = len(k) // 2
@@ -173,7 +186,11 @@ register_shift(Shift("gaussian_blur", "blur", gaussian_blur, (0.4, 0.6, 0.8, 1.0
                      source="robstudy small-image table (CIFAR-10-C style)", description="gaussian blur, sigma in pixels"));
 
 # %% ../nbs/02_shifts.ipynb
-def contrast(x, c: float, seed: int, index: torch.Tensor):
+def contrast(x,                      # images N×C×H×W
+             c: float,               # the factor (1 leaves images unchanged, 0 makes them flat)
+             seed: int,              # (unused: deterministic)
+             index: torch.Tensor     # (unused)
+            ) -> torch.Tensor:
     "Scale each image's deviation from its mean by the factor `c` (< 1 lowers contrast)."
     m = x.mean(dim=(1, 2, 3), keepdim=True)
     return (x - m) * c + m
@@ -182,7 +199,11 @@ register_shift(Shift("contrast", "digital", contrast, (0.75, 0.5, 0.4, 0.3, 0.15
                      source="CIFAR-10-C contrast table", description="contrast reduction towards the image mean"));
 
 # %% ../nbs/02_shifts.ipynb
-def rotation(x, degrees: float, seed: int, index: torch.Tensor):
+def rotation(x,                      # images N×C×H×W
+             degrees: float,         # the angle
+             seed: int,              # seed of the per-image direction
+             index: torch.Tensor     # global indices of the images
+            ) -> torch.Tensor:
     "Rotate each image by ±`degrees` (sign drawn per image from the seed)."
     sign = torch.where(counter_uniform(seed, index, (1,), device=x.device)[:, 0] < 0.5, -1.0, 1.0)
     theta = (sign * math.radians(degrees)).to(x.dtype)
@@ -201,10 +222,23 @@ for _name, _spec in _corruptions.CORRUPTION_SPECS.items():
                          source="CIFAR-10-C (make_cifar_c.py)", large_source="ImageNet-C (make_imagenet_c.py, imagecorruptions)",
                          description=("held-out " if _spec.get("held_out") else "") + "corruption: " + (_spec["fn"].__doc__ or "")))
 
+# %% ../nbs/02_shifts.ipynb
 for _name, _spec in MNIST_C_SPECS.items():
     register_shift(Shift(_name, _spec["family"], _spec["fn"], _spec["table"], _spec["param"], identity=_spec.get("identity", 0.0),
                          source="MNIST-C (Mu & Gilmer 2019), graded by robstudy", description="MNIST-C: " + (_spec["fn"].__doc__ or "")))
 
-def published_name(name: str) -> str:
+# %% ../nbs/02_shifts.ipynb
+def published_name(name: str  # a registered shift name
+                  ) -> str:
     "The ImageNet-C name of a registered corruption (e.g. 'gaussian_noise_c' -> 'gaussian_noise')."
     return _corruptions.PUBLISHED_NAMES.get(get_shift(name).name, name)
+
+# %% ../nbs/02_shifts.ipynb
+def shift_table() -> "pd.DataFrame":
+    "Every registered shift with its family, parameter and severities (and the large-image table where there is one)."
+    import pandas as pd
+    return pd.DataFrame([{"name": s.name, "family": s.family, "param": s.param, "severities": list(s.table),
+                          "large_severities": None if s.large_table is None else list(s.large_table),
+                          "continuous": s.continuous, "source": s.source, "large_source": s.large_source,
+                          "description": s.description}
+                         for s in SHIFTS.values()]).sort_values(["family", "name"], ignore_index=True)

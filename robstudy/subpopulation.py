@@ -25,7 +25,9 @@ def binary_task(y: torch.Tensor,     # multiclass labels
     return (y >= threshold).long()
 
 # %% ../nbs/01b_subpopulation.ipynb
-def check_strength(strength, name: str = "strength") -> float:
+def check_strength(strength,               # the value to check
+                   name: str = "strength"  # the parameter's name, for the error
+                  ) -> float:
     "Return `strength` as a float if it is a number in [0, 1]; otherwise raise an error that says so."
     if isinstance(strength, bool) or not isinstance(strength, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number in [0, 1] (the share of examples whose attribute agrees with their class), got {strength!r}")
@@ -33,6 +35,7 @@ def check_strength(strength, name: str = "strength") -> float:
         raise ValueError(f"{name} {strength!r} is out of range; expected a number in [0, 1] (the share of examples whose attribute agrees with their class)")
     return float(strength)
 
+# %% ../nbs/01b_subpopulation.ipynb
 def spurious_attributes(y: torch.Tensor,        # class labels 0..n_values-1
                         strength: float,        # probability that an example carries its class's value
                         n_values: int | None = None,  # number of attribute values (default: number of classes, max(y)+1)
@@ -51,6 +54,7 @@ def spurious_attributes(y: torch.Tensor,        # class labels 0..n_values-1
     other = (y + 1 + (u[:, 1] * (k - 1)).long().clamp(max=k - 2)) % k
     return torch.where(u[:, 0] < strength, y, other)
 
+# %% ../nbs/01b_subpopulation.ipynb
 def group_labels(y: torch.Tensor,   # class labels
                  a: torch.Tensor,   # attribute values
                  n_values: int      # number of attribute values
@@ -61,16 +65,18 @@ def group_labels(y: torch.Tensor,   # class labels
 # %% ../nbs/01b_subpopulation.ipynb
 PALETTE = torch.tensor([[0.95, 0.15, 0.15], [0.15, 0.85, 0.2], [0.2, 0.35, 1.0], [0.95, 0.9, 0.15], [0.9, 0.2, 0.9],
                         [0.15, 0.9, 0.9], [1.0, 0.55, 0.1], [0.55, 0.3, 0.95], [0.6, 0.6, 0.6], [0.6, 0.35, 0.15]])
-PALETTE_NAMES = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "purple", "grey", "brown"]
+PALETTE_NAMES = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "purple", "grey", "brown"]  # the names of PALETTE's rows
 SPURIOUS_ATTRIBUTES = {"colour": len(PALETTE), "patch": len(PALETTE), "corner": 4}  # attribute -> number of values it has
 
 def _check_attribute(attribute: str, n_values: int):
+    "Raise an error unless `attribute` is known and has at least `n_values` values."
     if attribute not in SPURIOUS_ATTRIBUTES:
         raise ValueError(f"unknown attribute {attribute!r}; expected one of {list(SPURIOUS_ATTRIBUTES)}")
     if n_values > SPURIOUS_ATTRIBUTES[attribute]:
         raise ValueError(f"attribute {attribute!r} has {SPURIOUS_ATTRIBUTES[attribute]} values but {n_values} are needed (one per class); "
                          f"use a binary task or one of {[k for k, v in SPURIOUS_ATTRIBUTES.items() if v >= n_values]}")
 
+# %% ../nbs/01b_subpopulation.ipynb
 def paint_attribute(x: torch.Tensor,          # grey images N×1×H×W in [0, 1]
                     a: torch.Tensor,          # attribute value per image
                     attribute: str = "colour",  # 'colour', 'patch' or 'corner'
@@ -124,15 +130,19 @@ def spurious_data(x: torch.Tensor,          # grey images N×1×H×W in [0, 1]
     return dict(x=paint_attribute(x, a, attribute, size=size), y=yt, a=a, g=group_labels(yt, a, k), n_values=k)
 
 # %% ../nbs/01b_subpopulation.ipynb
-TEST_MODES = ("independent", "reversed", "same")
+TEST_MODES = ("independent", "reversed", "same")  # the named test distributions
 
-def resolve_test_strength(test, strength: float, n_values: int) -> float:
+def resolve_test_strength(test,             # 'independent', 'reversed', 'same' or a number in [0, 1]
+                          strength: float,  # the training strength
+                          n_values: int     # number of attribute values
+                         ) -> float:
     "The test set's strength for a test mode ('independent', 'reversed', 'same') or a number in [0, 1]."
     if isinstance(test, str):
         if test not in TEST_MODES: raise ValueError(f"unknown test mode {test!r}; expected one of {list(TEST_MODES)} or a number in [0, 1]")
         return {"independent": 1 / n_values, "reversed": 0.0, "same": float(strength)}[test]
     return check_strength(test, "test strength")
 
+# %% ../nbs/01b_subpopulation.ipynb
 def load_digits_spurious(attribute: str = "colour",   # 'colour', 'patch' or 'corner'
                          strength: float = 0.95,      # training share of examples whose attribute is their class's value
                          test: str | float = "independent",  # test attributes: 'independent', 'reversed', 'same' or a strength

@@ -40,25 +40,33 @@ class ShiftSummary:
     "Per-shift trend fits and the table that summarizes them."
     fits: dict            # shift name -> TrendFit (OOD accuracy pooled over severities)
     table: pd.DataFrame   # one row per shift: slope, intercept, r2, pearson, spearman, mean/min/max ER, accuracies
-    id_setting: str
-    transform: str
+    id_setting: str       # the ID setting every line is fitted against
+    transform: str        # the fitting axis
 
+    def to_dict(self) -> dict:
+        "Plain JSON-able python: the table's rows and each shift's fit."
+        return {"id_setting": self.id_setting, "transform": self.transform,
+                "table": self.table.astype(object).where(self.table.notna(), None).to_dict(orient="records"),
+                "fits": {k: f.to_dict() for k, f in self.fits.items()}}
+
+# %% ../nbs/07b_summary.ipynb
 def summarize_shifts(tables: Tables,              # the study's tables
                      id_shift: str = "clean",     # the shift name of the ID setting
                      transform: str = "probit",   # axis transform of the fits
-                     baseline: str | None = None  # pandas query choosing the baseline models (None: all)
+                     baseline: str | None = None, # query choosing the baseline models (robstudy.fits.QUERY_GRAMMAR; None: all)
+                     exclude_seen: bool = True    # leave models that saw a shift in training out of its baseline
                     ) -> ShiftSummary:
     "Fit OOD vs ID accuracy for every shift (severities pooled) and tabulate slope, R², correlations and effective robustness."
     (id_setting,) = setting_ids(tables, shift=id_shift)[:1]
     fits, rows = {}, []
     shifts = [s for s in tables.settings["shift"].unique() if s != id_shift]
     for sh in shifts:
-        fit = fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline)
+        fit = fit_tables(tables, id_setting, setting_ids(tables, shift=sh), transform=transform, baseline=baseline, exclude_seen=exclude_seen)
         fits[sh] = fit
         pm = fit.per_model
         zx, zy = transform_accuracy(np.clip(pm.x, 1e-4, 1 - 1e-4), transform), transform_accuracy(np.clip(pm.y, 1e-4, 1 - 1e-4), transform)
         cor = correlations(zx, zy, methods=("pearson", "spearman")).set_index("method")
-        rows.append(dict(shift=sh, n_models=len(pm), slope=fit.trend.slope, intercept=fit.trend.intercept, r2=fit.trend.r2,
+        rows.append(dict(shift=sh, n_models=len(pm), n_baseline=int(pm.in_baseline.sum()), excluded_seen=fit.excluded_seen, slope=fit.trend.slope, intercept=fit.trend.intercept, r2=fit.trend.r2,
                          pearson=cor.loc["pearson", "r"], pearson_lo=cor.loc["pearson", "lo"], pearson_hi=cor.loc["pearson", "hi"],
                          spearman=cor.loc["spearman", "r"], id_acc=pm.x.mean(), ood_acc=pm.y.mean(),
                          er_mean=pm.er.mean(), er_min=pm.er.min(), er_max=pm.er.max()))

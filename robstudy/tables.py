@@ -29,7 +29,8 @@ def clopper_pearson(correct,             # number of correct predictions (scalar
     return proportion_confint(correct, n, alpha=alpha, method="beta")
 
 # %% ../nbs/00a_tables.ipynb
-def with_intervals(ev: pd.DataFrame) -> pd.DataFrame:
+def with_intervals(ev: pd.DataFrame  # eval records with `n` and `correct` (and `worst_group_n`, `worst_group_correct` when there are groups)
+                  ) -> pd.DataFrame:
     "Eval records with integer counts and Clopper-Pearson intervals (`acc_lo`/`acc_hi`, and the worst group's when there are groups)."
     ev["n"], ev["correct"] = ev["n"].astype("Int64"), ev["correct"].astype("Int64")
     ev["acc_lo"], ev["acc_hi"] = clopper_pearson(ev["correct"].to_numpy(float), ev["n"].to_numpy(float))
@@ -39,21 +40,23 @@ def with_intervals(ev: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 # %% ../nbs/00a_tables.ipynb
-MODEL_COLUMNS = ("model_id",)
-SETTING_COLUMNS = ("setting_id", "dataset", "shift", "severity", "role")
-EVAL_COLUMNS = ("model_id", "setting_id", "n", "correct", "accuracy")
-ROLES = ("id", "ood")
+MODEL_COLUMNS = ("model_id",)                                          # required columns of `models`
+SETTING_COLUMNS = ("setting_id", "dataset", "shift", "severity", "role")  # required columns of `settings`
+EVAL_COLUMNS = ("model_id", "setting_id", "n", "correct", "accuracy")     # required columns of `evals`
+ROLES = ("id", "ood")                                                  # a setting is in-distribution or out of it
 
+# %% ../nbs/00a_tables.ipynb
 def _require_columns(df: pd.DataFrame, cols, name: str):
+    "Raise an error naming the table and the columns it lacks."
     missing = [c for c in cols if c not in df.columns]
     if missing: raise ValueError(f"table {name!r} is missing column(s) {missing}; it has {list(df.columns)}")
 
 @dataclass
 class Tables:
     "The three tidy tables of a study: `models`, `settings`, `evals`."
-    models: pd.DataFrame
-    settings: pd.DataFrame
-    evals: pd.DataFrame
+    models: pd.DataFrame    # one row per model: `model_id` + metadata
+    settings: pd.DataFrame  # one row per evaluation setting: `SETTING_COLUMNS` + more
+    evals: pd.DataFrame     # one row per (model, setting): `EVAL_COLUMNS` + more metrics
     meta: dict = field(default_factory=dict)  # provenance: source files, scale, ...
 
     def validate(self) -> "Tables":

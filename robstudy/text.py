@@ -16,6 +16,8 @@ __all__ = ['TEXT_RATES', 'KEYBOARD_NEIGHBOURS', 'TEXT_SHIFTS', 'perturb_text']
 
 # %% ../nbs/02d_text.ipynb
 TEXT_RATES = (0.02, 0.05, 0.10, 0.15, 0.25)
+
+# %% ../nbs/02d_text.ipynb
 _ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 KEYBOARD_NEIGHBOURS = {}
 for _r, _row in enumerate(_ROWS):
@@ -23,9 +25,14 @@ for _r, _row in enumerate(_ROWS):
         KEYBOARD_NEIGHBOURS[_ch] = "".join(_ROWS[rr][cc] for rr in (_r - 1, _r, _r + 1) for cc in (_c - 1, _c, _c + 1)
                                            if 0 <= rr < 3 and 0 <= cc < len(_ROWS[rr]) and (rr, cc) != (_r, _c))
 
-def _rng(name, seed, index): return random.Random(int(stable_hash([name, seed, index]), 16))
+# %% ../nbs/02d_text.ipynb
+def _rng(name, seed, index):
+    "A `random.Random` seeded by the stable hash of (`name`, `seed`, `index`)."
+    return random.Random(int(stable_hash([name, seed, index]), 16))
 
+# %% ../nbs/02d_text.ipynb
 def _chars(text, rate, rng, op):
+    "Apply `op(chars, i, out, rng) -> consumed` at each letter with probability `rate`."
     out, i = [], 0
     cs = list(text)
     while i < len(cs):
@@ -34,16 +41,31 @@ def _chars(text, rate, rng, op):
         else: out.append(ch); i += 1
     return "".join(out)
 
+# %% ../nbs/02d_text.ipynb
 def _swap(cs, i, out, rng):
+    "Swap the letter at `i` with the next one if that is a letter."
     if i + 1 < len(cs) and cs[i + 1].isalpha(): out += [cs[i + 1], cs[i]]; return 2
     out.append(cs[i]); return 1
-def _drop(cs, i, out, rng): return 1
-def _insert(cs, i, out, rng): out += [cs[i], rng.choice(string.ascii_lowercase)]; return 1
+
+# %% ../nbs/02d_text.ipynb
+def _drop(cs, i, out, rng):
+    "Drop the letter at `i`."
+    return 1
+
+# %% ../nbs/02d_text.ipynb
+def _insert(cs, i, out, rng):
+    "Keep the letter at `i` and insert a random lowercase letter after it."
+    out += [cs[i], rng.choice(string.ascii_lowercase)]; return 1
+
+# %% ../nbs/02d_text.ipynb
 def _neighbour(cs, i, out, rng):
+    "Replace the letter at `i` by a keyboard neighbour, keeping its case."
     lo = cs[i].lower(); n = rng.choice(KEYBOARD_NEIGHBOURS.get(lo, lo))
     out.append(n.upper() if cs[i].isupper() else n); return 1
 
+# %% ../nbs/02d_text.ipynb
 def _words(text, rate, rng, kind):
+    "Word dropout or local shuffle (`kind`: 'word_dropout' or 'word_shuffle') at `rate` per word."
     w = text.split()
     if kind == "word_dropout": w = [t for t in w if rng.random() >= rate] or w[:1]
     else:  # word_shuffle: each word swaps with its right neighbour with probability rate
@@ -51,8 +73,14 @@ def _words(text, rate, rng, kind):
             if rng.random() < rate: w[i], w[i + 1] = w[i + 1], w[i]
     return " ".join(w)
 
-def _case(text, rate, rng): return "".join(c.swapcase() if c.isalpha() and rng.random() < rate else c for c in text)
+# %% ../nbs/02d_text.ipynb
+def _case(text, rate, rng):
+    "Swap the case of each letter with probability `rate`."
+    return "".join(c.swapcase() if c.isalpha() and rng.random() < rate else c for c in text)
+
+# %% ../nbs/02d_text.ipynb
 def _punct(text, rate, rng):
+    "Drop punctuation marks (probability 2·`rate`) and insert random ones after spaces (probability `rate`)."
     out = []
     for c in text:
         if c in string.punctuation and rng.random() < 2 * rate: continue
@@ -60,6 +88,7 @@ def _punct(text, rate, rng):
         if c == " " and rng.random() < rate: out.append(rng.choice(",.;!?") + " ")
     return "".join(out)
 
+# %% ../nbs/02d_text.ipynb
 TEXT_SHIFTS = {
     "char_swap": lambda t, r, g: _chars(t, r, g, _swap), "char_drop": lambda t, r, g: _chars(t, r, g, _drop),
     "char_insert": lambda t, r, g: _chars(t, r, g, _insert), "keyboard_typo": lambda t, r, g: _chars(t, r, g, _neighbour),
@@ -67,10 +96,11 @@ TEXT_SHIFTS = {
     "case_flip": _case, "punctuation": _punct,
 }
 
+# %% ../nbs/02d_text.ipynb
 def perturb_text(texts: list[str],       # the texts to perturb
                  name: str,              # a key of TEXT_SHIFTS
                  severity: float,        # 0–5; the per-character/word rate interpolates TEXT_RATES
-                 seed: int = 0,
+                 seed: int = 0,          # seed of the perturbations
                  index: list[int] | None = None  # global indices of the texts (default 0..N-1)
                 ) -> list[str]:
     "Perturb each text deterministically given (name, seed, index)."

@@ -14,68 +14,110 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .datasets import load_dataset
-from .models import CLASSIC_FAMILIES, FAMILIES, NEURAL_FAMILIES, build_model, count_parameters
-from .recipes import RECIPES, GroupWeights, get_recipe, recipe_loss, recipe_options
-from .shifts import get_shift
 from .core import stable_hash
+from .datasets import load_dataset
+from .models import (CLASSIC_FAMILIES, FAMILY_OPTIONS, MAX_PARAMETERS, MODEL_SETTINGS, NEURAL_FAMILIES, SIZED_FAMILIES,
+                             Allowed, build_model, count_parameters)
+from .recipes import RECIPES, GroupWeights, recipe_loss, recipe_options, seen_in_training
+from .shifts import get_shift
 
 # %% auto 0
-__all__ = ['MODEL_DEFAULTS', 'check_config', 'training_subset', 'epoch_batches', 'init_model', 'implementation', 'train_model']
+__all__ = ['MODEL_DEFAULTS', 'MAX_EPOCHS', 'MAX_BATCH_SIZE', 'MAX_SEED', 'TRAINING_SETTINGS', 'check_config', 'training_subset',
+           'epoch_batches', 'init_model', 'implementation', 'train_model']
 
 # %% ../nbs/03c_training.ipynb
 MODEL_DEFAULTS = dict(depth=1, recipe="erm", lr=0.01, batch_size=64, weight_decay=0.0)  # training settings a zoo may leave out
+MAX_EPOCHS, MAX_BATCH_SIZE, MAX_SEED = 10_000, 65_536, 2**31 - 1
+TRAINING_SETTINGS = {
+    "recipe": Allowed("name", choices=RECIPES, what="recipe"),
+    "epochs": Allowed("int", 0, MAX_EPOCHS, why="passes over the training subset; 0 keeps the seeded initialisation"),
+    "train_fraction": Allowed("number", 0, 1, open_lo=True, why="the fraction of the training set a model sees"),
+    "seed": Allowed("int", 0, MAX_SEED, why="seeds initialisation, training subset, batch order and the recipe's draws"),
+    "lr": Allowed("number", 0, open_lo=True, why="Adam's learning rate"),
+    "batch_size": Allowed("int", 1, MAX_BATCH_SIZE, why="training images per step"),
+    "weight_decay": Allowed("number", 0, why="Adam's L2 penalty"),
+    "early_stopping": Allowed("int", 0, MAX_EPOCHS, none=True, why="patience in epochs on a 10% validation split; 0 or null: none"),
+}
 
+# %% ../nbs/03c_training.ipynb
 def check_config(cfg: dict,                 # a model config
-                 in_shape: tuple | None = None,  # image shape, to check sizes (builds the model once)
-                 n_classes: int = 10,
+                 in_shape: tuple | None = None,  # image shape, to check sizes (builds the model once, on the meta device)
+                 n_classes: int = 10,       # number of classes
                  has_groups: bool | None = None  # whether group labels are available (GroupDRO); None: not known yet
                 ) -> dict:
     "Return `cfg` if it can be trained; otherwise raise a ValueError that names the bad value."
-    fam, rec = cfg.get("family"), cfg.get("recipe", "erm")
-    if fam not in FAMILIES: raise ValueError(f"unknown model family {fam!r}; expected one of {list(FAMILIES)}")
-    get_recipe(rec)
-    f = cfg.get("train_fraction", 1.0)
-    if isinstance(f, bool) or not (isinstance(f, (int, float)) and 0 < f <= 1):
-        raise ValueError(f"train_fraction {f!r} is outside (0, 1]")
-    if fam in NEURAL_FAMILIES:
-        for k in ("epochs", "batch_size"):
-            v = cfg.get(k)
-            if not isinstance(v, int) or v < (1 if k == "batch_size" else 0): raise ValueError(f"{k} {v!r} in config {cfg} is not a valid count; expected a non-negative integer (batch_size >= 1)")
-        if not (isinstance(cfg.get("lr"), (int, float)) and cfg["lr"] > 0): raise ValueError(f"lr {cfg.get('lr')!r} must be a positive number")
+    ctx = f" (in model config {cfg})"
+    fam = MODEL_SETTINGS["family"].check("family", cfg.get("family"), ctx)
+    rec = TRAINING_SETTINGS["recipe"].check("recipe", cfg.get("recipe", "erm"), ctx)
+    required = ["seed", "train_fraction"] + (["epochs", "lr", "batch_size"] if fam in NEURAL_FAMILIES else [])
+    for k in required: TRAINING_SETTINGS[k].check(k, cfg.get(k), ctx)
+    for k in ("weight_decay", "early_stopping"):
+        if k in cfg: TRAINING_SETTINGS[k].check(k, cfg[k], ctx)
+    if fam in SIZED_FAMILIES:
+        MODEL_SETTINGS["width"].check("width", cfg.get("width"), ctx)
+        if cfg.get("depth") is not None: MODEL_SETTINGS["depth"].check("depth", cfg["depth"], ctx)
+    for k, rule in FAMILY_OPTIONS.get(fam, {}).items():
+        if k in cfg: rule.check(k, cfg[k], ctx)
+    for k, rule in RECIPES[rec].allowed.items():
+        if k in cfg: rule.check(k, cfg[k], ctx)
     if RECIPES[rec].needs_groups and has_groups is False: raise ValueError("recipe 'groupdro' needs group labels, and this training data has none: use data with groups (e.g. data=digits_spurious) or pass g= (one group id per training example)")
     if in_shape is not None:
         try:
-            with torch.device("meta"): build_model(cfg, tuple(in_shape), n_classes)
+            with torch.device("meta"): n = count_parameters(build_model(cfg, tuple(in_shape), n_classes))
         except ValueError as e: raise ValueError(f"config {cfg} is impossible for {tuple(in_shape)} images: {e}") from None
+        if n > MAX_PARAMETERS:
+            raise ValueError(f"config {cfg} has {n:,} parameters for {tuple(in_shape)} images; at most {MAX_PARAMETERS:,} "
+                             "(a smaller width or depth)")
     return cfg
 
 # %% ../nbs/03c_training.ipynb
-def training_subset(n: int, fraction: float, seed: int) -> torch.Tensor:
+def training_subset(n: int,           # size of the training set
+                    fraction: float,  # the fraction of it the model sees
+                    seed: int         # the model's seed
+                   ) -> torch.Tensor:
     "Seeded indices of the `fraction` of `n` training examples a model sees."
     g = torch.Generator().manual_seed(10_000 + seed)
     k = max(1, int(round(n * fraction)))
     return torch.randperm(n, generator=g)[:k].sort().values
 
-def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list:
+# %% ../nbs/03c_training.ipynb
+def epoch_batches(n: int,                      # examples in the (sub)set
+                  batch_size: int,             # examples per batch
+                  generator: torch.Generator   # the model's batch-order generator
+                 ) -> list:
     "One epoch of minibatch positions (0..n-1), shuffled by `generator`."
     perm = torch.randperm(n, generator=generator)
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
+# %% ../nbs/03c_training.ipynb
 _INIT_LOCK = threading.Lock()
 
-def init_model(cfg: dict, in_shape: tuple, n_classes: int) -> nn.Module:
+def init_model(cfg: dict,         # model config (its seed seeds the initialisation)
+               in_shape: tuple,   # image shape C×H×W
+               n_classes: int     # number of classes
+              ) -> nn.Module:
     "The seeded initial network of `cfg` (thread-safe: the global generator is seeded and drawn under a lock)."
     with _INIT_LOCK:
         torch.manual_seed(cfg["seed"])
         return build_model(cfg, tuple(in_shape), n_classes)
 
+# %% ../nbs/03c_training.ipynb
+def implementation(device,             # the device the model trained on
+                   trainer: str          # 'loop' (one model), 'fused' (a stack of models, robstudy.batched) or 'scikit-learn'
+                  ) -> dict:
+    "What, besides the config, can change trained weights in the last digits: recorded in every model's info."
+    device = torch.device(device)
+    return {"trainer": trainer, "device": device.type, "precision": "bf16" if device.type == "cuda" and trainer != "scikit-learn" else "fp32",
+            "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0]}
+
+# %% ../nbs/03c_training.ipynb
 def _validation_split(idx: torch.Tensor, seed: int) -> tuple:
     perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(30_000 + seed))
     k = max(1, len(idx) // 10)
     return idx[perm[k:]].sort().values, idx[perm[:k]].sort().values
 
-# %% ../nbs/03c_training.ipynb
+_PRETRAINED = {}
+
 def _pretrained(cfg, in_shape, n_classes, device):
     "The source-domain network of an adaptation recipe (ERM on the `pretrain` dataset, optionally shifted)."
     o = recipe_options(cfg)
@@ -95,52 +137,41 @@ def _pretrained(cfg, in_shape, n_classes, device):
         _PRETRAINED.clear(); _PRETRAINED[key] = train_model(scfg, xs, src.y_train, src.n_classes, device=device)[0]
     return copy.deepcopy(_PRETRAINED[key])
 
-_PRETRAINED = {}
-
 def _head(model: nn.Module) -> tuple:
     "The name and module of the last linear layer (the classifier head)."
     name, head = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
     return name, head
 
-# %% ../nbs/03c_training.ipynb
-def implementation(device,             # the device the model trained on
-                   trainer: str          # 'loop' (one model), 'fused' (a stack of models, robstudy.batched) or 'scikit-learn'
-                  ) -> dict:
-    "What, besides the config, can change trained weights in the last digits: recorded in every model's info."
-    device = torch.device(device)
-    return {"trainer": trainer, "device": device.type, "precision": "bf16" if device.type == "cuda" and trainer != "scikit-learn" else "fp32",
-            "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0]}
-
-# %% ../nbs/03c_training.ipynb
 def train_model(cfg: dict,                 # model config
                 x: torch.Tensor,           # training images N×C×H×W
                 y: torch.Tensor,           # training labels
-                n_classes: int,
-                device="cpu",
+                n_classes: int,            # number of classes
+                device="cpu",              # where to train
                 g: torch.Tensor | None = None  # group labels (GroupDRO)
                ) -> tuple:
-    "Train the model `cfg` describes; returns (model in eval mode, info dict with params and train_seconds)."
+    "Train the model `cfg` describes; returns (model in eval mode, info dict with params, train_seconds and what it saw)."
     t0 = time.perf_counter()
     device = torch.device(device)
     in_shape = tuple(x.shape[1:])
     check_config(cfg, in_shape, n_classes, has_groups=g is not None)
+    rec = RECIPES[cfg.get("recipe", "erm")]
     idx = training_subset(len(x), cfg["train_fraction"], cfg["seed"])
-    info = {}
+    info = {"seen_in_training": ",".join(seen_in_training(cfg))}
     if cfg["family"] in CLASSIC_FAMILIES:
         model = init_model(cfg, in_shape, n_classes).fit(x[idx.to(x.device)].cpu(), y[idx.to(y.device)].cpu()).to(device).eval()
         return model, {"params": sum(b.numel() for b in model.buffers()), "train_seconds": time.perf_counter() - t0, "n_train": len(idx),
-                       **implementation("cpu", "scikit-learn")}
-    if RECIPES[cfg["recipe"]].adaptation:
+                       **info, **implementation("cpu", "scikit-learn")}
+    if rec.adaptation:
         model = _pretrained(cfg, in_shape, n_classes, device).train()
-        if cfg["recipe"] == "zero_shot":
+        if rec.name == "zero_shot":
             return model.eval(), {"params": count_parameters(model), "train_seconds": time.perf_counter() - t0, "n_train": 0,
-                                  **implementation(device, "loop")}
+                                  **info, **implementation(device, "loop")}
         name, head = _head(model)
         torch.manual_seed(cfg["seed"] + 40_000)
         new = nn.Linear(head.in_features, n_classes).to(device)
         parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
         setattr(parent, name.rsplit(".", 1)[-1], new)
-        if cfg["recipe"] == "linear_probe":
+        if rec.name == "linear_probe":
             for p in model.parameters(): p.requires_grad_(False)
             for p in new.parameters(): p.requires_grad_(True)
     else:
@@ -152,7 +183,7 @@ def train_model(cfg: dict,                 # model config
     if cfg.get("early_stopping"): idx, val = _validation_split(idx, cfg["seed"])
     xs, ys = x[idx.to(x.device)].to(device), y[idx.to(y.device)].to(device)
     gs = g[idx.to(g.device)].to(device) if g is not None else None
-    dro = GroupWeights(int(g.max()) + 1, recipe_options(cfg)["eta"], device) if RECIPES[cfg["recipe"]].needs_groups else None
+    dro = GroupWeights(int(g.max()) + 1, recipe_options(cfg)["eta"], device) if rec.needs_groups else None
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0))
     order, gen = torch.Generator().manual_seed(cfg["seed"]), torch.Generator().manual_seed(20_000 + cfg["seed"])

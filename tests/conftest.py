@@ -49,7 +49,7 @@ def reference():
 
 
 # the study the CLI, report and browser tests share: 8 models x (clean + 2 shifts x 2 severities)
-SHARED = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]"]
+SHARED = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise,rotation]", "shifts.severities=[1,3]", "test_sets=[]"]
 
 
 @pytest.fixture(scope="session")

@@ -141,8 +141,8 @@ def test_bf16_evaluation_agrees_with_fp32():
 
 
 # a small study on the device: 8 models × 5 settings (tiny: 2 × 2)
-if FULL: STUDY, N_EVALS = ["zoo=tiny", "shifts.names=[gaussian_noise,contrast]", "shifts.severities=[1,3]"], 40
-else: STUDY, N_EVALS = ["zoo=tiny", "zoo.families=[logreg]", "zoo.epochs=[1]", "shifts.names=[contrast]", "shifts.severities=[2]"], 4
+if FULL: STUDY, N_EVALS = ["zoo=tiny", "test_sets=[]", "shifts.names=[gaussian_noise,contrast]", "shifts.severities=[1,3]"], 40
+else: STUDY, N_EVALS = ["zoo=tiny", "test_sets=[]", "zoo.families=[logreg]", "zoo.epochs=[1]", "shifts.names=[contrast]", "shifts.severities=[2]"], 4
 STUDY += ["study.name=gpu", f"device={DEVICE}", "progress=false"]
 
 

@@ -15,7 +15,7 @@ NBS = PKG.parent / "nbs"
 # layer of every module, in the order of the notebooks (00 foundation ... 10 cli)
 LAYERS = {
     "core": 0, "tables": 0,
-    "data": 1, "readers": 1, "subpopulation": 1, "attributes": 1, "datasets": 1,
+    "data": 1, "readers": 1, "subpopulation": 1, "attributes": 1, "datasets": 1, "sources": 1,
     "shifts": 2, "corruptions": 2, "label_shift": 2, "adversarial": 2, "text": 2, "mnist_c": 2, "distribution": 2,
     "models": 3, "checkpoints": 3, "recipes": 3, "training": 3, "batched": 3, "external": 3, "pretrained": 3, "zoo": 3,
     "store": 4,

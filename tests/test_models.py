@@ -13,8 +13,8 @@ BASE = dict(family="mlp", width=8, depth=1, epochs=1, train_fraction=1.0, recipe
 @pytest.mark.parametrize("bad, msg", [
     (dict(BASE, family="transformer9"), "unknown model family 'transformer9'"),
     (dict(BASE, recipe="sam"), "unknown recipe 'sam'"),
-    (dict(BASE, train_fraction=0.0), "train_fraction 0.0 is outside (0, 1]"),
-    (dict(BASE, train_fraction=1.2), "train_fraction 1.2 is outside (0, 1]"),
+    (dict(BASE, train_fraction=0.0), "train_fraction: 0.0 is not allowed; expected a number in (0, 1]"),
+    (dict(BASE, train_fraction=1.2), "train_fraction: 1.2 is not allowed; expected a number in (0, 1]"),
     (dict(BASE, family="vit", width=8, patch=16, heads=2), "ViT patch size 16 does not fit 8×8"),
     (dict(BASE, recipe="groupdro", eta=0.01), "needs group labels"),
 ])
@@ -26,7 +26,8 @@ def test_bad_config_fails_before_any_training(bad, msg):
 
 def test_bad_grid():
     with pytest.raises(ValueError, match="unknown model family"): zoo_grid(dict(families=["nope"], epochs=[1], seeds=[0]))
-    with pytest.raises(ValueError, match="outside"): zoo_grid(dict(families=["mlp"], widths=[8], epochs=[1], seeds=[0], train_fractions=[2]))
+    with pytest.raises(ValueError, match="zoo.train_fractions: 2 is not allowed"):
+        zoo_grid(dict(families=["mlp"], widths=[8], epochs=[1], seeds=[0], train_fractions=[2]))
 
 @pytest.mark.parametrize("fam, extra", [("logreg", {}), ("mlp", {}), ("cnn", {}), ("convnet", {}), ("resnet", {}),
                                         ("vit", dict(patch=4, heads=2)), ("random_features", dict(bandwidth=2.0)),
