@@ -198,7 +198,7 @@ def digits_mlp(shared_study):
     tables = Tables.load(runs / "tables")
     ev = tables.evals[tables.evals.setting_id == setting_ids(tables, role="id")[0]].merge(tables.models, on="model_id")
     mid = ev[ev.family == "mlp"].sort_values(["accuracy", "model_id"]).model_id.iloc[-1]
-    model = load_checkpoint(ResultsStore(runs).model_stem(mid), "cpu")[0]
+    model = load_checkpoint(ResultsStore(runs).model_stem(mid), "cpu", expected_id=mid)[0]
     for q in model.parameters(): q.requires_grad_(False)
     ds = load_dataset("digits")
     return model, ds.x_test[:200], ds.y_test[:200]
