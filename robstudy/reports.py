@@ -33,7 +33,7 @@ from nbconvert.filters.markdown_mistune import MISTUNE_V3, IPythonRenderer, Mark
 
 import robstudy
 from .core import atomic_write_json, atomic_write_text, read_json, stable_hash
-from .store import _crash_point, _pid_alive, _process_start
+from .store import _pid_alive, _process_start
 
 # %% auto 0
 __all__ = ['PROVENANCE_PACKAGES', 'NOTEBOOK_FOLDERS', 'MATHML_NS', 'MATHML_ELEMENTS', 'MATHML_ATTRIBUTES', 'SAFE_DATA_URLS',
@@ -355,7 +355,7 @@ def machine_paths(base,        # the page's folder: paths under it are written r
         for f in {os.path.abspath(folder), os.path.realpath(folder)}:
             if len(f) > 1: pairs.setdefault(f, repl)
     for f in extra: put(f, os.path.relpath(os.path.realpath(f), base))
-    put(base, ".")
+    put(base, "")                              # the page's own folder: x.json, not ./x.json
     code = [Path(robstudy.__file__).resolve().parents[1], *site.getsitepackages(), site.getusersitepackages(),
             *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))]
     for f in code: put(f, "")                  # a module is named from its package: robstudy/plots.py, pandas/...
@@ -427,7 +427,8 @@ def provenance_html(record: dict,  # a report's record (run_report's): parameter
     e = lambda v: html.escape(str(v))
     params = relative_paths(record.get("parameters") or {}, base)
     config, prov, t = params.pop("config", None), record.get("provenance") or {}, record.get("study_tables")
-    study_dir = params.get("study_dir")
+    study_dir = (record.get("parameters") or {}).get("study_dir")
+    study_dir = relative_paths(os.path.abspath(study_dir), base) if isinstance(study_dir, str) and study_dir else None
     where = f"<code>{e(Path(study_dir)/'tables'/'meta.json')}</code>" if study_dir else "the study's <code>tables/meta.json</code>"
     rows = (t or {}).get("rows") or {}
     size = f"{rows.get('models')} models × {rows.get('settings')} settings" if t else None
@@ -531,7 +532,6 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         given = {**relative_paths(params, out_dir, existing_only=True), "figures_path": figures.name}
         pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel,
                             execution_timeout=timeout, progress_bar=False, cwd=str(out_dir), config=kernel_config())
-        _crash_point("report")           # test hook: killed between executing and rendering
         os.replace(running, out_dir/f"{name}.ipynb")
         import nbformat
         banner, closing = provenance_html(record, out_dir)

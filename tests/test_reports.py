@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -88,11 +89,12 @@ def test_pages_end_with_config_and_provenance_from_the_store(reported):
     assert not named, f"index.html names {named}"
 
 
-def _tiny_notebook(folder: Path, body: str = "") -> Path:
+def _tiny_notebook(folder: Path, body: str = "", **more) -> Path:
     "A report notebook of two cells (it takes a study's folder and config, like the shipped ones), written into `folder`."
     folder.mkdir(parents=True, exist_ok=True)
+    params = 'study_dir = ""\nconfig = {}\nfigures_path = "tiny.json"\nn = 3' + "".join(f"\n{k} = {v!r}" for k, v in more.items())
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('study_dir = ""\nconfig = {}\nfigures_path = "tiny.json"\nn = 3', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
         nbformat.v4.new_markdown_cell("# A tiny report"),
         nbformat.v4.new_code_cell("import json\n" + body + "json.dump({'n_squared': n * n}, open(figures_path, 'w'))\nprint(n * n)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -121,21 +123,31 @@ def test_report_warns_when_the_composition_differs_from_the_store(own, tmp_path)
 KILLED = """
 import sys
 from robstudy.reports import run_report
-run_report("tiny", {"n": int(sys.argv[3])}, sys.argv[1], nb_folder=sys.argv[2], study="s")
+run_report("tiny", {"n": 3, "hang": True}, sys.argv[1], nb_folder=sys.argv[2], study="s")
 """
+HANG = "import os, time\nif hang:\n    open('kernel.pid', 'w').write(str(os.getpid()))\n    time.sleep(120)\n"
 
 
 def test_killed_report_is_not_recorded_ok(tmp_path):
-    "A report killed while it renders leaves no 'ok' record, no index link to its removed page, and the next run cleans up."
+    "A report killed (SIGKILL) while its notebook runs leaves no 'ok' record, no index link to its removed page, and the next run cleans up."
     from robstudy.reports import run_report, write_index
-    nbs, out = _tiny_notebook(tmp_path / "nbs"), tmp_path / "reports" / "s"
+    nbs, out = _tiny_notebook(tmp_path / "nbs", HANG, hang=False), tmp_path / "reports" / "s"
     first = run_report("tiny", {"n": 2}, out, nb_folder=nbs, study="s")
     assert first["status"] == "ok" and (out / "tiny.html").exists()
-    env = {**os.environ, "ROBSTUDY_KILL_AT": "report:1", "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), str(nbs), "3"], env=env, capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    runner = subprocess.Popen([sys.executable, "-c", KILLED, str(out), str(nbs)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):   # until the notebook runs its hanging cell
+            if (out / "kernel.pid").exists() and (out / "kernel.pid").read_text(): break
+            assert runner.poll() is None, "the report ended before it was killed"
+            time.sleep(0.1)
+        kernel = int((out / "kernel.pid").read_text())
+    finally:
+        runner.kill(); runner.wait()
+    try: os.kill(kernel, signal.SIGKILL)   # the kernel the killed runner started
+    except ProcessLookupError: pass        # it noticed its parent was gone, and ended
     rec = json.loads((out / "tiny.record.json").read_text())
-    assert rec["status"] == "running" and rec["pid"] and rec.get("html") is None, rec
+    assert rec["status"] != "ok" and rec.get("html") is None, rec
     assert not (out / "tiny.html").exists() and not (out / "tiny.ipynb").exists()   # the older run's files are gone
     assert (out / ".tiny.running.ipynb").exists()                                   # what the kill left behind
     index = write_index(tmp_path / "reports").read_text()
