@@ -500,7 +500,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
                force: bool = False        # execute even when the last ok run had the same inputs
               ) -> dict:
     "Execute a report with papermill into `out_dir`, render it to HTML, and write its record; returns the record."
-    import papermill as pm
+    import nbformat, papermill as pm
     nb = report_notebook(name, nb_folder)
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     figures = out_dir/f"{name}.json"
@@ -533,7 +533,6 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel,
                             execution_timeout=timeout, progress_bar=False, cwd=str(out_dir), config=kernel_config())
         os.replace(running, out_dir/f"{name}.ipynb")
-        import nbformat
         banner, closing = provenance_html(record, out_dir)
         page = page_notebook(nbformat.read(out_dir/f"{name}.ipynb", 4), machine_paths(out_dir, [study_dir] if tables else []))
         render_html(page, out_dir/f"{name}.html", show_code=show_code, banner=banner, closing=closing)
@@ -544,8 +543,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         if running.exists(): os.replace(running, out_dir/f"{name}.failed.ipynb")
         for gone in (out_dir/f"{name}.ipynb", out_dir/f"{name}.html"): gone.unlink(missing_ok=True)
         msg = str(e).strip().splitlines()
-        record.update(status="failed", error=f"{type(e).__name__}: " + "\n".join(msg[-12:]),
-                      notebook=f"{name}.failed.ipynb")
+        record.update(status="failed", error=f"{type(e).__name__}: " + "\n".join(msg[-12:]), notebook=f"{name}.failed.ipynb")
     record["seconds"] = round(time.perf_counter() - t0, 2)
     atomic_write_json(last_path, record)   # 'ok' only now, with the page written
     return {**record, "cached": False}
