@@ -435,6 +435,7 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     "Train the zoo and evaluate every model on every setting of every test set, reusing everything already stored."
     t0 = time.perf_counter()
     name = check_study_name(cfg["study"]["name"])
+    composed = {k: v for k, v in cfg.items() if k not in ("report", "progress")}   # recorded with the tables: the config that produced them
     folder = Path(folder if folder is not None else Path(cfg["paths"]["runs"])/name)
     store = ResultsStore(folder)
     keep_preds = bool(cfg.get("store_predictions", False))
@@ -500,7 +501,8 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
         if FileLock(p)._stale(): p.unlink(missing_ok=True)
     atomic_write_json(folder/"settings.json", settings.to_dict("records"))
-    meta = {"study": name, "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds), "eval_version": EVAL_VERSION}
+    meta = {"study": name, "data_fingerprint": fp, "grid": _grid_key(mids, settings, keep_preds), "eval_version": EVAL_VERSION,
+            "config": composed}
     run.tables = collect_tables(store, mids, settings, meta=meta)
     store.save_tables(run.tables)
     atomic_write_json(cache, {"name": cfg["data"]["name"], "fingerprint": fp, "settings": settings.to_dict("records")})

@@ -5,12 +5,16 @@
 # %% ../nbs/09_reports.ipynb 2
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import importlib.resources
 import json
 import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,14 +33,17 @@ from nbconvert.filters.markdown_mistune import MISTUNE_V3, IPythonRenderer, Mark
 
 import robstudy
 from .core import atomic_write_json, atomic_write_text, read_json, stable_hash
+from .store import _pid_alive, _process_start
 
 # %% auto 0
-__all__ = ['PROVENANCE_PACKAGES', 'MATHML_NS', 'MATHML_ELEMENTS', 'MATHML_ATTRIBUTES', 'TEMPLATES', 'RUNNER_KEYS',
-           'DOCS_SKIP_FLAGS', 'DOCS_SECTIONS', 'git_commit', 'package_versions', 'provenance', 'provenance_markdown',
-           'reports_dir', 'report_notebook', 'check_parameters', 'latex_to_mathml', 'MathMLRenderer',
-           'DollarMathInlineParser', 'markdown_to_html', 'OfflineHTMLExporter', 'render_html', 'content_hash',
-           'source_hash', 'report_inputs', 'kernel_config', 'run_report', 'write_index', 'notebook_title',
-           'docs_notebook', 'execute_notebook', 'build_docs']
+__all__ = ['PROVENANCE_PACKAGES', 'NOTEBOOK_FOLDERS', 'MATHML_NS', 'MATHML_ELEMENTS', 'MATHML_ATTRIBUTES', 'SAFE_DATA_URLS',
+           'TEMPLATES', 'RUNNER_KEYS', 'STUDY_KEYS', 'IGNORED_KEYS', 'DOCS_SKIP_FLAGS', 'DOCS_SECTIONS', 'git_commit',
+           'package_versions', 'provenance', 'provenance_markdown', 'notebooks_dir', 'reports_dir', 'report_notebook',
+           'check_parameters', 'latex_to_mathml', 'MathMLRenderer', 'DollarMathInlineParser', 'markdown_to_html',
+           'markdown_text', 'content_security_policy', 'OfflineHTMLExporter', 'render_html', 'content_hash',
+           'source_hash', 'report_inputs', 'relative_paths', 'machine_paths', 'shorten_paths', 'page_notebook',
+           'config_differences', 'tables_provenance', 'provenance_html', 'kernel_config', 'run_report', 'report_status',
+           'write_index', 'notebook_title', 'docs_notebook', 'execute_notebook', 'build_docs']
 
 # %% ../nbs/09_reports.ipynb
 PROVENANCE_PACKAGES = ("robstudy", "torch", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "seaborn",
@@ -70,28 +77,40 @@ def provenance(device: str | None = None) -> dict:
 
 # %% ../nbs/09_reports.ipynb
 def provenance_markdown(config: dict,          # the study's composed config (as a report gets it)
-                        prov: dict | None = None  # provenance (default: this process's, on config['device'])
+                        prov: dict | None = None  # provenance (unused: kept for report notebooks that pass it)
                        ) -> str:
-    "The closing section of a report, as markdown: the study's parameters, commit, seed, device and package versions."
-    prov = prov or provenance(config.get("device"))
-    seed = config.get("study", {}).get("seed") if isinstance(config.get("study"), dict) else None
-    return ("**Study parameters** (the composed hydra config):\n\n```json\n" + json.dumps(config, indent=1, sort_keys=True) + "\n```\n\n"
-            f"**Provenance**: commit `{prov['commit']}`, seed `{seed}`, device `{prov['device']}`"
-            f"{' (' + prov['gpu'] + ')' if prov.get('gpu') else ''}, python {prov['python']} on {prov['platform']}.\n\n"
-            "| package | version |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in prov["versions"].items()))
+    "A line pointing to the end of the page, where the report machinery puts the config and provenance of every report."
+    return ("The config that produced the study's tables, the configuration this report was given and the provenance of "
+            "this page (commit, package versions, device) are at its end, under **Config and provenance**.")
 
 # %% ../nbs/09_reports.ipynb
+NOTEBOOK_FOLDERS = {"reports": "ROBSTUDY_REPORTS_NBS", "course": "ROBSTUDY_COURSE_NBS"}   # shipped notebooks: kind -> the variable naming another folder
+
+def notebooks_dir(kind: str = "reports",  # 'reports' (the report notebooks) or 'course' (the lessons)
+                  path=None               # a folder of notebooks to use instead (e.g. report.dir)
+                 ) -> Path:
+    "The folder of robstudy's `kind` notebooks: `path`, else $ROBSTUDY_<KIND>_NBS, else the checkout's nbs/<kind>, else the copies installed with the package."
+    if kind not in NOTEBOOK_FOLDERS: raise ValueError(f"kind={kind!r}: expected one of {sorted(NOTEBOOK_FOLDERS)}")
+    for what, given in ((f"the folder given ({kind})", path), (NOTEBOOK_FOLDERS[kind], os.environ.get(NOTEBOOK_FOLDERS[kind]))):
+        if given:
+            if not Path(given).is_dir(): raise FileNotFoundError(f"{what}={str(given)!r} is not a folder of notebooks")
+            return Path(given)
+    package = Path(robstudy.__file__).resolve().parent
+    checkout = package.parent/"nbs"/kind    # a robstudy checkout (editable install, or the package on PYTHONPATH): its own notebooks
+    if (package.parent/"settings.ini").exists() and checkout.is_dir(): return checkout
+    shipped = Path(str(importlib.resources.files("robstudy")))/"notebooks"/kind   # a wheel: copies made by setup.py's build_py
+    if shipped.is_dir(): return shipped
+    raise FileNotFoundError(f"no {kind} notebooks: neither {checkout} (a checkout) nor {shipped} (an installed package) exists; "
+                            f"reinstall robstudy, or set {NOTEBOOK_FOLDERS[kind]}")
+
 def reports_dir(path=None) -> Path:
-    "The folder of report notebooks: `path`, $ROBSTUDY_REPORTS_NBS, or the repository's nbs/reports."
-    cand = [Path(p) for p in (path, os.environ.get("ROBSTUDY_REPORTS_NBS")) if p]
-    cand.append(Path(robstudy.__file__).resolve().parents[1]/"nbs"/"reports")
-    for c in cand:
-        if c.is_dir(): return c
-    raise FileNotFoundError(f"no report notebooks folder found (looked in {[str(c) for c in cand]}); "
-                            "run from a robstudy checkout or set report.dir / ROBSTUDY_REPORTS_NBS")
+    "The folder of report notebooks: `path`, $ROBSTUDY_REPORTS_NBS, the checkout's nbs/reports, or the installed copies."
+    return notebooks_dir("reports", path)
 
 def report_notebook(name: str, folder=None) -> Path:
     "Path of the report notebook `name`, with an error listing the reports that exist."
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"report name {name!r}: expected a plain name (letters, digits, '_', '-', '.'), such as 'effective_robustness'")
     d = reports_dir(folder)
     p = d/f"{name}.ipynb"
     if not p.exists():
@@ -202,17 +221,45 @@ class DollarMathInlineParser(MathInlineParser):
     INLINE_MATH_TEX = r"(?s:(?<![$\\])\$(?=[^\s$])(?P<math_inline_tex>(?:[^$\\]|\\.)+?)(?<=[^\s\\])\$(?![$\d]))"
     if MISTUNE_V3: SPECIFICATION = {**MathInlineParser.SPECIFICATION, "inline_math_tex": INLINE_MATH_TEX}
 
+SAFE_DATA_URLS = ("data:image/svg+xml",)   # beyond mistune's safe protocols and raster data: images, the URLs a link or image may have
+
 def markdown_to_html(source: str,         # markdown, with $...$ and $$...$$ formulas
                      escape: bool = False,  # escape HTML written in the markdown (else it passes, as in Jupyter)
                      **renderer             # options of nbconvert's IPythonRenderer (embed_images, path, attachments, ...)
                     ) -> str:
-    "HTML for markdown `source`, its formulas as MathML."
+    "HTML for markdown `source`, its formulas as MathML, links and images to `javascript:` and other script URLs disabled."
     inline = DollarMathInlineParser(hard_wrap=False) if MISTUNE_V3 else None
+    renderer = {"allow_harmful_protocols": SAFE_DATA_URLS, **renderer}   # nbconvert's default lets `javascript:` through
     return MarkdownWithMath(renderer=MathMLRenderer(escape=escape, **renderer), inline=inline).render(source)
 
 # %% ../nbs/09_reports.ipynb
+def markdown_text(value) -> str:
+    "`value` (a name from data) as markdown that renders as exactly its text, on one line."
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(value).split()))
+
+# %% ../nbs/09_reports.ipynb
+def content_security_policy(scripts=()  # the text of each inline script the page may run
+                           ) -> str:
+    "The Content-Security-Policy of a robstudy page: no network, images and fonts inline, inline styles, and only the scripts `scripts` (by hash)."
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(t.encode()).digest()).decode()}'" for t in dict.fromkeys(scripts))
+    return ("default-src 'none'; img-src data: 'self' file:; font-src data:; style-src 'unsafe-inline'; "
+            f"script-src {hashes or chr(39) + 'none' + chr(39)}; base-uri 'none'; form-action 'none'")
+
 class OfflineHTMLExporter(HTMLExporter):
-    "nbconvert's HTML exporter with robstudy's offline template and formulas rendered as MathML."
+    "nbconvert's HTML exporter with robstudy's offline template, formulas rendered as MathML, and a CSP that lets only the template's scripts run."
+    def from_notebook_node(self, nb, resources=None, **kw):
+        resources = dict(resources or {})
+        resources.setdefault("robstudy_csp", self.content_security_policy())
+        return super().from_notebook_node(nb, resources, **kw)
+
+    def content_security_policy(self) -> str:
+        "This exporter's CSP: the scripts its template writes into an empty notebook's page may run, no others."
+        if getattr(self, "_csp", None) is None:
+            import nbformat
+            probe, _ = super().from_notebook_node(nbformat.v4.new_notebook(), {"robstudy_csp": ""})
+            self._csp = content_security_policy(re.findall(r"<script\b[^>]*>(.*?)</script\s*>", probe, flags=re.S | re.I))
+        return self._csp
+
     @pass_context
     def markdown2html(self, context, source):
         cell = context.get("cell", {})
@@ -224,15 +271,18 @@ class OfflineHTMLExporter(HTMLExporter):
 # %% ../nbs/09_reports.ipynb
 TEMPLATES = Path(robstudy.__file__).parent/"templates"
 
-def render_html(nb_path,                 # an executed notebook
-                html_path,               # where the HTML goes (written atomically)
-                show_code: bool = False  # keep code cells (hidden by default)
+def render_html(nb_path,                  # an executed notebook (a path, or the notebook itself)
+                html_path,                # where the HTML goes (written atomically)
+                show_code: bool = False,  # keep code cells (hidden by default)
+                banner: str = "",         # markup put first in the page (robstudy's own, its values escaped)
+                closing: str = ""         # markup put last in the page (robstudy's own, its values escaped)
                ) -> Path:
     "Render a notebook to self-contained offline HTML, math as MathML (no code by default)."
     import nbformat
     exp = OfflineHTMLExporter(template_name="robstudy_offline", extra_template_basedirs=[str(TEMPLATES)],
                               exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
-    body, _ = exp.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    nb = nb_path if isinstance(nb_path, nbformat.NotebookNode) else nbformat.read(str(nb_path), as_version=4)
+    body, _ = exp.from_notebook_node(nb, {"robstudy_banner": banner, "robstudy_closing": closing})
     return atomic_write_text(html_path, body)
 
 # %% ../nbs/09_reports.ipynb
@@ -276,6 +326,155 @@ def report_inputs(nb_path, params: dict, show_code: bool = False) -> dict:
             "robstudy": source_hash(), "show_code": bool(show_code)}
 
 # %% ../nbs/09_reports.ipynb
+STUDY_KEYS = ("data", "test_sets", "zoo", "shifts", "store_predictions")   # config sections that decide a study's tables
+IGNORED_KEYS = ("zoo.confirm_large",)                                       # ... and keys among them that decide nothing
+
+def relative_paths(obj,                      # parameters, a config: dicts, lists and strings at any depth
+                   base,                     # the folder the paths are made relative to
+                   existing_only: bool = False  # change only paths that exist (what a notebook is given), else every absolute one
+                  ):
+    "`obj` with every absolute path in it (a string that is one) written relative to the folder `base`."
+    base = os.path.realpath(base)
+    def one(v):
+        if isinstance(v, dict): return {k: one(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)): return type(v)(one(x) for x in v)
+        if isinstance(v, str) and os.path.isabs(v) and (not existing_only or os.path.exists(v)):
+            try: return os.path.relpath(os.path.realpath(v), base)
+            except ValueError: return v   # another drive (Windows): no relative path exists
+        return v
+    return one(obj)
+
+def machine_paths(base,        # the page's folder: paths under it are written relative to it
+                  extra=()     # further folders written relative to `base` (e.g. the study's)
+                 ) -> list[tuple[str, str]]:
+    "(absolute folder, what replaces it) for the folders of this machine a page could show, longest first: `base`, `extra`, python's and robstudy's."
+    import site, sysconfig
+    base = os.path.realpath(base)
+    pairs = {}
+    def put(folder, repl):
+        for f in {os.path.abspath(folder), os.path.realpath(folder)}:
+            if len(f) > 1: pairs.setdefault(f, repl)
+    for f in extra: put(f, os.path.relpath(os.path.realpath(f), base))
+    put(base, "")                              # the page's own folder: x.json, not ./x.json
+    code = [Path(robstudy.__file__).resolve().parents[1], *site.getsitepackages(), site.getusersitepackages(),
+            *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))]
+    for f in code: put(f, "")                  # a module is named from its package: robstudy/plots.py, pandas/...
+    put(sys.prefix, "<python>"); put(sys.base_prefix, "<python>"); put(os.path.expanduser("~"), "~")
+    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+
+def shorten_paths(text: str, prefixes) -> str:
+    "`text` with each folder of `prefixes` (machine_paths) replaced by its relative or short form."
+    for folder, repl in prefixes:
+        if folder in text:
+            text = text.replace(folder + os.sep, repl + "/" if repl else "").replace(folder, repl or ".")
+    return text
+
+def page_notebook(nb, prefixes):
+    "An executed notebook (nbformat) as its page shows it: this machine's folders in its outputs shortened (changes `nb`; returns it)."
+    short = lambda v: shorten_paths(v, prefixes) if isinstance(v, str) else [shorten_paths(x, prefixes) for x in v] if isinstance(v, list) else v
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if "text" in o: o["text"] = short(o["text"])
+            if "traceback" in o: o["traceback"] = short(o["traceback"])
+            if "evalue" in o: o["evalue"] = short(o["evalue"])
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                if mime in o.get("data", {}): o["data"][mime] = short(o["data"][mime])
+    return nb
+
+def _flatten(d, prefix: str = "") -> dict:
+    if isinstance(d, dict) and d:
+        return {k: v for key, x in d.items() for k, v in _flatten(x, f"{prefix}.{key}" if prefix else str(key)).items()}
+    return {prefix: d}
+
+def config_differences(recorded: dict,        # the config that produced a study's tables
+                       current: dict,         # the config composed now
+                       keys=STUDY_KEYS,       # the sections compared
+                       ignore=IGNORED_KEYS    # dotted keys left out
+                      ) -> list[dict]:
+    "Where `current` differs from `recorded` in the sections that decide a study's tables, as [{'key', 'recorded', 'current'}] by dotted key."
+    a, b = (_flatten({k: (c or {}).get(k) for k in keys}) for c in (recorded, current))
+    return [{"key": k, "recorded": a.get(k), "current": b.get(k)} for k in sorted(set(a) | set(b))
+            if k not in ignore and a.get(k) != b.get(k)]
+
+def tables_provenance(study_dir,               # a study's results folder (tables/ inside)
+                      config: dict | None = None  # the config composed now (None: nothing to compare)
+                     ) -> dict:
+    "What a study folder records of the run that produced its tables (config, sizes, meta), and where `config` differs from it."
+    import pyarrow.parquet as pq
+    tdir = Path(study_dir)/"tables"
+    try: meta = read_json(tdir/"meta.json")
+    except (FileNotFoundError, ValueError): meta = {}
+    rows = {}
+    for part in ("models", "settings", "evals"):
+        try: rows[part] = pq.ParquetFile(tdir/f"{part}.parquet").metadata.num_rows
+        except (OSError, ValueError): rows[part] = None
+    recorded = meta.get("config") if isinstance(meta.get("config"), dict) else None
+    return {"study": meta.get("study"), "rows": rows, "recorded_config": recorded,
+            "differences": config_differences(recorded, config) if recorded is not None and isinstance(config, dict) else None,
+            "meta": {k: v for k, v in meta.items() if k != "config"}}
+
+# %% ../nbs/09_reports.ipynb
+def _pre(obj) -> str: return f"<pre>{html.escape(json.dumps(obj, indent=1, sort_keys=True, default=str))}</pre>"
+
+def _short(v, n: int = 80) -> str:
+    t = json.dumps(v, default=str)
+    return t if len(t) <= n else t[:n - 1] + "…"
+
+def provenance_html(record: dict,  # a report's record (run_report's): parameters, provenance, study_tables, ...
+                    base           # the report's folder: paths are written relative to it
+                   ) -> tuple[str, str]:
+    "A report page's warning banner (empty unless the study's tables came from another config) and its closing 'Config and provenance' section, every value escaped."
+    e = lambda v: html.escape(str(v))
+    params = relative_paths(record.get("parameters") or {}, base)
+    config, prov, t = params.pop("config", None), record.get("provenance") or {}, record.get("study_tables")
+    study_dir = (record.get("parameters") or {}).get("study_dir")
+    study_dir = relative_paths(os.path.abspath(study_dir), base) if isinstance(study_dir, str) and study_dir else None
+    where = f"<code>{e(Path(study_dir)/'tables'/'meta.json')}</code>" if study_dir else "the study's <code>tables/meta.json</code>"
+    rows = (t or {}).get("rows") or {}
+    size = f"{rows.get('models')} models × {rows.get('settings')} settings" if t else None
+    diffs = (t or {}).get("differences") or []
+    banner = ""
+    if diffs:
+        listed = "; ".join(f"<code>{e(d['key'])}</code>: recorded <code>{e(_short(d['recorded']))}</code>, now "
+                           f"<code>{e(_short(d['current']))}</code>" for d in diffs[:6])
+        banner = (f'<div class="rs-banner rs-warning" role="alert"><p><strong>These results come from another configuration.</strong> '
+                  f"The study's tables ({e(size)}) were produced by the config recorded in {where}, which differs from the one "
+                  f"composed for this report in {len(diffs)} value(s): {listed}{'; …' if len(diffs) > 6 else ''}. The page shows the "
+                  f"tables as they are; run <code>robstudy run</code> with this report's overrides to bring them up to date. "
+                  f"Details under <em>Config and provenance</em> at the end.</p></div>")
+    commit = (prov.get("commit") or "unknown")[:12]
+    versions = prov.get("versions") or {}
+    line = " · ".join(x for x in (
+        f"study {e(record.get('study'))}" if record.get("study") else "", e(size) if size else "",
+        f"robstudy {e(versions.get('robstudy'))} (commit <code>{e(commit)}</code>)",
+        f"device {e(prov.get('device'))}{' (' + e(prov['gpu']) + ')' if prov.get('gpu') else ''}",
+        f"python {e(prov.get('python'))}", "<strong>the config differs</strong>" if diffs else "") if x)
+    parts = []
+    if t is not None:
+        recorded = t.get("recorded_config")
+        parts.append(f"<h4>The config that produced the study's tables</h4><p>Read from {where}: {e(size)}, "
+                     f"{e(rows.get('evals'))} evaluations.</p>" + (_pre(relative_paths(recorded, base)) if recorded is not None else
+                     "<p>The tables do not record their config (an older robstudy wrote them, or they were ingested); "
+                     "the configuration below is the one this report was given.</p>"))
+        if diffs:
+            parts.append("<h4>Where the configuration given to this report differs</h4><table><tr><th>key</th><th>recorded</th>"
+                         "<th>given to this report</th></tr>" + "".join(
+                             f"<tr><td><code>{e(d['key'])}</code></td><td><code>{e(json.dumps(relative_paths(d['recorded'], base), default=str))}</code></td>"
+                             f"<td><code>{e(json.dumps(relative_paths(d['current'], base), default=str))}</code></td></tr>" for d in diffs) + "</table>")
+    if config is not None:
+        parts.append("<details><summary>The configuration given to this report (the composed hydra config)</summary>" + _pre(config) + "</details>")
+    parts.append("<h4>Parameters</h4>" + _pre(params))
+    facts = [("started (UTC)", record.get("started")), ("commit", prov.get("commit") or "unknown"), ("python", prov.get("python")),
+             ("platform", prov.get("platform")), ("device", prov.get("device")), ("GPU", prov.get("gpu")), ("CPUs", prov.get("cpus")),
+             ("inputs (cache key)", record.get("cache_key"))]
+    parts.append("<h4>Provenance</h4><table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts if v is not None)
+                 + "</table><table><tr><th>package</th><th>version</th></tr>"
+                 + "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in versions.items()) + "</table>")
+    closing = (f'<section class="rs-provenance" aria-label="Config and provenance"><details><summary><strong>Config and provenance</strong>'
+               f" — {line}</summary>" + "".join(parts) + "</details></section>")
+    return banner, closing
+
+# %% ../nbs/09_reports.ipynb
 def kernel_config():
     "traitlets config for the kernels robstudy starts: CurveZMQ transport encryption where jupyter_client and pyzmq offer it."
     import zmq
@@ -285,6 +484,10 @@ def kernel_config():
     return Config({"KernelManager": {"transport_encryption": "auto"}})   # 'auto': keys for kernels that declare curve
 
 # %% ../nbs/09_reports.ipynb
+def _this_process() -> dict:
+    "Who is rendering: host, pid and the process's start (so that a reused pid is not taken for it)."
+    return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid())}
+
 def run_report(name: str,                 # report notebook name (nbs/reports/<name>.ipynb)
                parameters: dict,          # plain-python parameters (e.g. OmegaConf.to_container(cfg, resolve=True))
                out_dir,                   # the study's report folder, e.g. reports/digits
@@ -297,7 +500,7 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
                force: bool = False        # execute even when the last ok run had the same inputs
               ) -> dict:
     "Execute a report with papermill into `out_dir`, render it to HTML, and write its record; returns the record."
-    import papermill as pm
+    import nbformat, papermill as pm
     nb = report_notebook(name, nb_folder)
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     figures = out_dir/f"{name}.json"
@@ -312,33 +515,54 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
                 and (out_dir/f"{name}.ipynb").exists() and (not last.get("figures_file") or figures.exists())):
             return {**last, "cached": True}
     running = out_dir/f".{name}.running.ipynb"
+    study_dir = parameters.get("study_dir")
+    tables = (tables_provenance(study_dir, parameters.get("config")) if isinstance(study_dir, str) and study_dir
+              and (Path(study_dir)/"tables").is_dir() else None)
     record = {"report": name, "study": study, "parameters": parameters, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "notebook_hash": inputs["notebook"], "inputs": inputs, "cache_key": key, "provenance": provenance(device)}
+              "notebook_hash": inputs["notebook"], "inputs": inputs, "cache_key": key, "provenance": provenance(device),
+              "study_tables": tables}
     t0 = time.perf_counter()
-    for stale in (out_dir/f"{name}.html", figures, out_dir/f"{name}.failed.ipynb"):
-        if stale.exists(): stale.unlink()    # nothing of an older run may pass for this one
+    # first the record says 'running' (and who runs it), then the older run's files go: a run killed from here on
+    # leaves a record the index shows as interrupted, never an 'ok' one pointing at files that are gone
+    atomic_write_json(last_path, {**record, "status": "running", **_this_process()})
+    for stale in (out_dir/f"{name}.html", figures, out_dir/f"{name}.failed.ipynb", out_dir/f"{name}.ipynb", running):
+        stale.unlink(missing_ok=True)    # nothing of an older run may pass for this one (nor a killed run's leftover)
     try:
-        pm.execute_notebook(str(nb), str(running), parameters=params, kernel_name=kernel, execution_timeout=timeout,
-                            progress_bar=False, cwd=str(out_dir), config=kernel_config())
+        # the notebook runs in out_dir and is given paths relative to it, so none of this machine's paths reach the page
+        given = {**relative_paths(params, out_dir, existing_only=True), "figures_path": figures.name}
+        pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel,
+                            execution_timeout=timeout, progress_bar=False, cwd=str(out_dir), config=kernel_config())
         os.replace(running, out_dir/f"{name}.ipynb")
-        render_html(out_dir/f"{name}.ipynb", out_dir/f"{name}.html", show_code=show_code)
+        banner, closing = provenance_html(record, out_dir)
+        page = page_notebook(nbformat.read(out_dir/f"{name}.ipynb", 4), machine_paths(out_dir, [study_dir] if tables else []))
+        render_html(page, out_dir/f"{name}.html", show_code=show_code, banner=banner, closing=closing)
         record.update(status="ok", html=f"{name}.html", notebook=f"{name}.ipynb",
                       figures_file=f"{name}.json" if figures.exists() else None,
                       figures=read_json(figures) if figures.exists() else None)
     except Exception as e:
         if running.exists(): os.replace(running, out_dir/f"{name}.failed.ipynb")
-        if (out_dir/f"{name}.ipynb").exists(): (out_dir/f"{name}.ipynb").unlink()
+        for gone in (out_dir/f"{name}.ipynb", out_dir/f"{name}.html"): gone.unlink(missing_ok=True)
         msg = str(e).strip().splitlines()
         record.update(status="failed", error=f"{type(e).__name__}: " + "\n".join(msg[-12:]), notebook=f"{name}.failed.ipynb")
     record["seconds"] = round(time.perf_counter() - t0, 2)
-    atomic_write_json(last_path, record)
+    atomic_write_json(last_path, record)   # 'ok' only now, with the page written
     return {**record, "cached": False}
 
 # %% ../nbs/09_reports.ipynb
 _INDEX_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}
-th{background:#f4f4f4}.ok{color:#16794c;font-weight:600}.failed{color:#b00020;font-weight:600}
+th{background:#f4f4f4}.ok{color:#16794c;font-weight:600}.failed{color:#b00020;font-weight:600}.running{color:#8a5a00;font-weight:600}
 pre{white-space:pre-wrap;font-size:.75rem;max-width:40rem;margin:0}details summary{cursor:pointer;color:#345}"""
+
+def report_status(record: dict) -> tuple[str, str]:
+    "A record's status as the index shows it, and why: a 'running' record whose process is gone is 'interrupted'."
+    status = record.get("status", "?")
+    if status != "running": return status, record.get("error", "")
+    host, pid = record.get("host"), record.get("pid")
+    if host != socket.gethostname(): return "running", f"by process {pid} on host {host!r} (not checked from here)"
+    if isinstance(pid, int) and _pid_alive(pid, record.get("process_start")): return "running", f"by process {pid}"
+    return "interrupted", (f"the process that rendered it ({pid}) ended before the report was written (killed?); "
+                           "run `robstudy report` again")
 
 def write_index(root) -> Path:
     "Rebuild `<root>/index.html` from every `<root>/<study>/<report>.record.json`."
@@ -348,24 +572,31 @@ def write_index(root) -> Path:
         try: r = read_json(p)
         except ValueError as e: r = {"report": p.name.split(".")[0], "status": "failed", "error": str(e)}
         r["_dir"] = p.parent.name; recs.append(r)
-    rows = []
+    rows, prefixes = [], machine_paths(root)
     for r in recs:
         e = lambda v: html.escape(str(v))
         prov = r.get("provenance", {})
-        status = r.get("status", "?")
-        link = f'<a href="{e(r["_dir"])}/{e(r["html"])}">{e(r["report"])}</a>' if status == "ok" and r.get("html") else e(r.get("report"))
-        files = [(k, r.get(f)) for k, f in (("notebook", "notebook"), ("figures", "figures_file")) if r.get(f)]
-        link += "".join(f' · <a class="file" href="{e(r["_dir"])}/{e(f)}">{k}</a>' for k, f in files)
+        status, why = report_status(r)
+        why = shorten_paths(str(why), prefixes)
+        there = lambda f: isinstance(f, str) and (root/r["_dir"]/f).is_file()   # a link only to a file that exists
+        link = (f'<a href="{e(r["_dir"])}/{e(r["html"])}">{e(r["report"])}</a>' if status == "ok" and there(r.get("html"))
+                else e(r.get("report")))
+        if status in ("ok", "failed"):
+            files = [(k, r.get(f)) for k, f in (("notebook", "notebook"), ("figures", "figures_file")) if there(r.get(f))]
+            link += "".join(f' · <a class="file" href="{e(r["_dir"])}/{e(f)}">{k}</a>' for k, f in files)
         cfg = r.get("parameters", {}).get("config", {})
         seed = cfg.get("study", {}).get("seed") if isinstance(cfg, dict) else None
-        err = f"<details><summary>error</summary><pre>{e(r.get('error', ''))}</pre></details>" if status != "ok" else ""
-        rows.append(f"<tr><td>{e(r.get('study') or r['_dir'])}</td><td>{link}</td><td class='{e(status)}'>{e(status)}{err}</td>"
+        err = f"<details><summary>{'error' if status == 'failed' else 'why'}</summary><pre>{e(why)}</pre></details>" if status != "ok" else ""
+        css = {"ok": "ok", "running": "running"}.get(status, "failed")
+        rows.append(f"<tr><td>{e(r.get('study') or r['_dir'])}</td><td>{link}</td><td class='{css}'>{e(status)}{err}</td>"
                     f"<td>{e(r.get('started', ''))}</td><td>{e(r.get('seconds', ''))} s</td><td>{e(seed)}</td>"
                     f"<td>{e(prov.get('device', ''))}{' ' + e(prov['gpu']) if prov.get('gpu') else ''}</td>"
                     f"<td><code>{e((prov.get('commit') or 'unknown')[:12])}</code></td>"
                     f"<td><details><summary>versions</summary><pre>{e(json.dumps(prov.get('versions', {}), indent=1))}</pre></details></td>"
-                    f"<td><details><summary>parameters</summary><pre>{e(json.dumps(r.get('parameters', {}), indent=1, sort_keys=True))}</pre></details></td></tr>")
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>robstudy reports</title><style>{_INDEX_CSS}</style></head>"
+                    f"<td><details><summary>parameters</summary><pre>{e(json.dumps(relative_paths(r.get('parameters', {}), root), indent=1, sort_keys=True, default=str))}</pre></details></td></tr>")
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f'<meta http-equiv="Content-Security-Policy" content="{html.escape(content_security_policy())}">'
+            f"<title>robstudy reports</title><style>{_INDEX_CSS}</style></head>"
             f"<body><h1>robstudy reports</h1><p>{len(recs)} report(s). Each links to self-contained HTML; the executed notebook and "
             f"the key figures (JSON) lie beside it.</p><table><thead><tr><th>study</th><th>report</th><th>status</th><th>started (UTC)</th>"
             f"<th>duration</th><th>seed</th><th>device</th><th>commit</th><th>versions</th><th>parameters</th></tr></thead><tbody>"

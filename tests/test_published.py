@@ -1,5 +1,6 @@
 """The published tables that ship inside robstudy: a rebuild from the released files gives the shipped copies, and a
-wheel installed into a fresh virtual environment outside the checkout loads every one of them by name."""
+wheel installed into a fresh virtual environment outside the checkout loads every one of them by name, and finds the
+report notebooks and the course's lessons it carries (so `robstudy report` and `robstudy course` work after `pip install`)."""
 import json
 import os
 import shutil
@@ -63,6 +64,13 @@ out = {"file": robstudy.__file__, "tables": {}}
 for name in published_names():
     t = load_published(name)
     out["tables"][name] = [len(t.models), len(t.settings), len(t.evals), int(t.evals.n.notna().sum()), t.meta["published"]["licence"]]
+from robstudy.config import compose
+from robstudy.reports import check_parameters, notebooks_dir, report_notebook
+reports = compose(["study=digits"])["report"]["notebooks"] + ["reanalysis"]
+out["reports"] = {}
+for nb in reports:   # as `robstudy report` finds and checks them
+    path = report_notebook(nb); check_parameters(path, {}); out["reports"][nb] = str(path)
+out["notebooks"] = {kind: [str(p) for p in sorted(notebooks_dir(kind).glob("*.ipynb"))] for kind in ("reports", "course")}
 print(json.dumps(out))
 """
 
@@ -73,6 +81,7 @@ def test_wheel_in_a_fresh_venv_loads_every_table(tmp_path):
     src.mkdir()
     for f in ("setup.py", "settings.ini", "pyproject.toml", "README.md"): shutil.copy2(ROOT / f, src / f)
     shutil.copytree(ROOT / "robstudy", src / "robstudy", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for kind in ("reports", "course"): shutil.copytree(ROOT / "nbs" / kind, src / "nbs" / kind)   # as an sdist carries them
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"), "."],
                        cwd=src, capture_output=True, text=True, env=_clean_env())
     assert r.returncode == 0, r.stderr[-3000:]
@@ -100,6 +109,12 @@ def test_wheel_in_a_fresh_venv_loads_every_table(tmp_path):
     for name, (models, settings, evals, with_n, licence) in out["tables"].items():
         assert [models, settings, evals, with_n, licence] == [int(cat.loc[name, k]) for k in ("models", "settings", "evals", "evals_with_n")] + [PUBLISHED[name].licence], name
     assert out["tables"]["imagenet_testbed"][2] == out["tables"]["imagenet_testbed"][3] > 40000   # every testbed row has n
+    for kind, paths in out["notebooks"].items():   # the report notebooks and the lessons travel in the wheel, unchanged
+        assert [Path(p).name for p in paths] == sorted(p.name for p in (ROOT / "nbs" / kind).glob("*.ipynb")), kind
+        for p in map(Path, paths):
+            assert p.resolve().is_relative_to(fresh_site.resolve()) and p.read_bytes() == (ROOT / "nbs" / kind / p.name).read_bytes(), p
+    assert sorted(out["reports"]) == sorted(["effective_robustness", "correlation", "shift_gallery", "adversarial", "reanalysis"])
+    assert {str(Path(p).parent) for p in out["reports"].values()} == {str(Path(out["notebooks"]["reports"][0]).parent)}
 
 
 def test_reanalysis_report_reads_the_shipped_testbed_by_default(tmp_path):

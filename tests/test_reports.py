@@ -1,11 +1,20 @@
 """`robstudy report` end to end on the shared tiny study: every default report, code shown on request, the cache,
-parameters checked before anything runs, the device passed through, and the reanalysis of a published table."""
+parameters checked before anything runs, the device passed through, the reanalysis of a published table, the config
+and provenance every page ends with (read from the study folder, with a warning when the composition differs, and no
+path of this machine), and a report killed while it renders (never recorded as ok)."""
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import nbformat
 import pytest
 
-from conftest import SHARED as TINY, copy_study, run_robstudy
+from conftest import ROOT, SHARED as TINY, copy_study, run_robstudy
 
 DEFAULT = ["effective_robustness", "correlation", "shift_gallery", "adversarial"]
 REANALYSIS = ["+report.parameters.reanalysis.ingest_options={scale: percent, id_settings: [val], model_columns: [arch],"
@@ -51,6 +60,102 @@ def test_default_reports_render(reported):
     for name in DEFAULT:
         assert f"digits/{name}.html" in index and f"digits/{name}.json" in index
     assert index.count("class='ok'") == len(DEFAULT)
+
+
+def _machine_paths():
+    "Absolute folders of this machine that no page may name."
+    import site
+    return {str(ROOT), str(ROOT.resolve()), sys.prefix, os.path.realpath(sys.prefix), *site.getsitepackages(), os.path.expanduser("~")}
+
+
+def test_pages_end_with_config_and_provenance_from_the_store(reported):
+    "Each page ends with one collapsed 'Config and provenance' line (written by the machinery), the config read from the study folder."
+    folders = _machine_paths() | {str(reported["dir"]), str(reported["dir"].resolve())}
+    for name in DEFAULT:
+        page = (reported["out"] / f"{name}.html").read_text()
+        sections = [m.start() for m in re.finditer(r'<section [^>]*class="rs-provenance"', page)]
+        assert len(sections) == 1 and "<summary><strong>Config and provenance</strong>" in page, name
+        assert sections[0] > page.rindex("<img"), f"{name}: the section closes the page"
+        assert 'class="rs-banner rs-warning"' not in page, f"{name}: the store's config is the composed one"
+        assert "../../runs/digits/tables/meta.json" in page, name
+        named = sorted(f for f in folders if f + "/" in page or f"{f}\"" in page)
+        assert not named, f"{name}: the page names {named}"
+        rec = json.loads((reported["out"] / f"{name}.record.json").read_text())
+        recorded = rec["study_tables"]["recorded_config"]
+        assert recorded["zoo"]["families"] == ["logreg", "mlp"] and recorded["shifts"]["names"] == ["gaussian_noise", "rotation"]
+        assert rec["study_tables"]["differences"] == [] and rec["study_tables"]["rows"]["models"] == 8
+    index = (reported["dir"] / "reports/index.html").read_text()
+    named = sorted(f for f in folders if f + "/" in index or f"{f}\"" in index)
+    assert not named, f"index.html names {named}"
+
+
+def _tiny_notebook(folder: Path, body: str = "", **more) -> Path:
+    "A report notebook of two cells (it takes a study's folder and config, like the shipped ones), written into `folder`."
+    folder.mkdir(parents=True, exist_ok=True)
+    params = 'study_dir = ""\nconfig = {}\nfigures_path = "tiny.json"\nn = 3' + "".join(f"\n{k} = {v!r}" for k, v in more.items())
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("# A tiny report"),
+        nbformat.v4.new_code_cell("import json\n" + body + "json.dump({'n_squared': n * n}, open(figures_path, 'w'))\nprint(n * n)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "tiny.ipynb")
+    return folder
+
+
+def test_report_warns_when_the_composition_differs_from_the_store(own, tmp_path):
+    "`robstudy run zoo=tiny`, then `robstudy report` composing the default zoo: the page says so, the record keeps what the store recorded."
+    nbs = _tiny_notebook(tmp_path / "nbs")
+    default_zoo = [a for a in TINY if not a.startswith("zoo=")]
+    r = run_robstudy("report", *default_zoo, f"report.dir={nbs}", "report.notebooks=[tiny]", cwd=own["dir"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = (own["out"] / "tiny.html").read_text()
+    warning = re.search(r'<div class="rs-banner rs-warning" role="alert">(.*?)</div>', page, flags=re.S)
+    assert warning and "<code>zoo.families</code>: recorded <code>[\"logreg\", \"mlp\"]</code>" in warning.group(1), page[-3000:]
+    assert page.index('class="rs-banner rs-warning"') < page.index("A tiny report") < page.index('class="rs-provenance"')   # first on the page
+    rec = json.loads((own["out"] / "tiny.record.json").read_text())
+    t = rec["study_tables"]
+    assert t["recorded_config"]["zoo"]["families"] == ["logreg", "mlp"] and t["rows"]["models"] == 8
+    assert rec["parameters"]["config"]["zoo"]["families"] != ["logreg", "mlp"]            # what was composed now
+    assert {"zoo.families", "zoo.epochs"} <= {d["key"] for d in t["differences"]}
+    assert "models × 5 settings" in page and "8 models" in page
+
+
+KILLED = """
+import sys
+from robstudy.reports import run_report
+run_report("tiny", {"n": 3, "hang": True}, sys.argv[1], nb_folder=sys.argv[2], study="s")
+"""
+HANG = "import os, time\nif hang:\n    open('kernel.pid', 'w').write(str(os.getpid()))\n    time.sleep(120)\n"
+
+
+def test_killed_report_is_not_recorded_ok(tmp_path):
+    "A report killed (SIGKILL) while its notebook runs leaves no 'ok' record, no index link to its removed page, and the next run cleans up."
+    from robstudy.reports import run_report, write_index
+    nbs, out = _tiny_notebook(tmp_path / "nbs", HANG, hang=False), tmp_path / "reports" / "s"
+    first = run_report("tiny", {"n": 2}, out, nb_folder=nbs, study="s")
+    assert first["status"] == "ok" and (out / "tiny.html").exists()
+    runner = subprocess.Popen([sys.executable, "-c", KILLED, str(out), str(nbs)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):   # until the notebook runs its hanging cell
+            if (out / "kernel.pid").exists() and (out / "kernel.pid").read_text(): break
+            assert runner.poll() is None, "the report ended before it was killed"
+            time.sleep(0.1)
+        kernel = int((out / "kernel.pid").read_text())
+    finally:
+        runner.kill(); runner.wait()
+    try: os.kill(kernel, signal.SIGKILL)   # the kernel the killed runner started
+    except ProcessLookupError: pass        # it noticed its parent was gone, and ended
+    rec = json.loads((out / "tiny.record.json").read_text())
+    assert rec["status"] != "ok" and rec.get("html") is None, rec
+    assert not (out / "tiny.html").exists() and not (out / "tiny.ipynb").exists()   # the older run's files are gone
+    assert (out / ".tiny.running.ipynb").exists()                                   # what the kill left behind
+    index = write_index(tmp_path / "reports").read_text()
+    assert "interrupted" in index and "class='ok'" not in index and 'href="s/' not in index, index
+    again = run_report("tiny", {"n": 3}, out, nb_folder=nbs, study="s")
+    assert again["status"] == "ok" and not again["cached"] and again["figures"] == {"n_squared": 9}
+    assert not (out / ".tiny.running.ipynb").exists()
+    assert "class='ok'" in write_index(tmp_path / "reports").read_text()
 
 
 def test_unchanged_reports_are_not_rerun_and_code_shows_on_request(own):
