@@ -384,49 +384,49 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def step_bench_timm(s: Step):
-    "A timm resnet50 (random weights, 224 px, bf16, channels-last) through the engine vs its bare forward."
+    "A timm resnet50 (random weights saved to a file, 224 px, bf16, channels-last) as a `timm:` zoo entry through the engine vs its bare forward."
     import torch
-    try: from robstudy.external import ExternalModel
-    except ImportError:
-        s.save(skipped="the engine cannot evaluate a timm model yet (no robstudy.external.ExternalModel)"); return
     from robstudy.data import DatasetSplit
     from robstudy.evaluate import StudyRun, build_settings, evaluate_test_sets, split_test_set
     from robstudy.store import ResultsStore
     ev = _bench("evaluate")
-    if importlib.util.find_spec("timm") is not None:
-        import timm
-        model, size, n, bs, what = timm.create_model("resnet50", pretrained=False), 224, (64 if s.dry else 1024), (32 if s.dry else 256), "timm resnet50, random weights"
-    elif s.dry:
-        from robstudy.models import build_model
-        model, size, n, bs, what = build_model(dict(family="resnet", width=4, depth=1), (3, 32, 32), 1000), 32, 16, 8, "robstudy resnet width 4 (timm is not installed: a stand-in)"
-    else:
+    if importlib.util.find_spec("timm") is None:
         s.save(skipped="timm is not installed on this machine"); return
-    cuda = torch.device(s.device).type == "cuda"
-    model = model.to(s.device).eval().to(memory_format=torch.channels_last)
+    import timm
+    from safetensors.torch import save_file
+    from robstudy.pretrained import load_model_entry
+    arch, size, n, bs = ("resnet18", 32, 16, 16) if s.dry else ("resnet50", 224, 1024, 256)
     torch.manual_seed(0)
+    net = timm.create_model(arch, pretrained=False).eval()
+    weights = s.scratch / f"{arch}.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, weights)
+    entry = {"source": f"timm:{arch}", "weights": str(weights), "preprocess": {"size": size, "crop": size}}
+    lm = load_model_entry(entry, n_classes=1000, device=s.device)   # channels-last on CUDA; normalisation inside
+    cuda = torch.device(s.device).type == "cuda"
     x = torch.rand(n, 3, size, size, device=s.device)          # made on the device: 600 MB at 224 px
     y = torch.randint(0, 1000, (n,), device=s.device)
-    ext = ExternalModel(model, mean=IMAGENET_MEAN, std=IMAGENET_STD).eval()
+    s.save(model=f"timm {arch}, random weights, loaded as a timm: zoo entry", images=n, size=size, batch_size=bs, device=s.device,
+           precision="bf16 autocast" if cuda else "fp32", memory_format="channels_last" if cuda else "contiguous")
+    bare_net = net.to(s.device).to(memory_format=torch.channels_last) if cuda else net
     mean, std = (torch.tensor(v, device=s.device).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
-    xn = ((x - mean) / std).contiguous(memory_format=torch.channels_last)   # the bare forward gets its input ready-made
-    s.save(model=what, images=n, size=size, batch_size=bs, device=s.device, precision="bf16 autocast" if cuda else "fp32",
-           memory_format="channels_last")
-    bare = ev.bare_forward(model, xn, s.device, batch_size=bs, reps=3)
+    xn = ((x - mean) / std).contiguous(memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    bare = ev.bare_forward(bare_net, xn, s.device, batch_size=bs, reps=3)   # the bare forward gets its input ready-made
     s.save(bare_forward_images_per_s=bare)
     ds = DatasetSplit("random-images", x[:0], y[:0], x, y, [str(i) for i in range(1000)])
     settings = build_settings(ds, [], ())
     sid = settings.setting_id.iloc[0]
+    ts = split_test_set(ds)
     def engine():
         with tempfile.TemporaryDirectory(dir=s.scratch) as d:
-            evaluate_test_sets(ResultsStore(d), [split_test_set(ds)], settings, {"resnet50": ext}, {"resnet50": [sid]},
-                               torch.device(s.device), StudyRun(None, Path(d)), progress=False, batch_size=bs)
+            evaluate_test_sets(ResultsStore(d), [ts], settings, {"m": lm}, {"m": [sid]}, torch.device(s.device),
+                               StudyRun(None, Path(d)), progress=False, batch_size=bs)
             _sync(s.device)
     engine()   # warm-up
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter(); engine(); best = min(best, time.perf_counter() - t0)
     s.save(engine_images_per_s=n / best, of_bare_forward=(n / best) / bare,
-           engine="robstudy.evaluate's grid loop on ExternalModel (ImageNet normalisation inside): predict_logits, metrics, the record")
+           engine="robstudy.evaluate.evaluate_test_sets on the loaded entry: batches from the device, forward, streaming metrics, the record")
 
 
 STEP_FUNCTIONS = {"install": step_install, "env": step_env, "tests": step_tests, "study": step_study, "bench_zoo": step_bench_zoo,

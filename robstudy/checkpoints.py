@@ -5,6 +5,7 @@
 # %% ../nbs/03a_checkpoints.ipynb 2
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -35,24 +36,35 @@ def save_checkpoint(model: nn.Module,   # the trained model
                     meta: dict,         # what to record beside it: in_shape, n_classes, training info
                     path_stem           # path without suffix: writes <stem>.safetensors and <stem>.json
                    ) -> Path:
-    "Write `<stem>.safetensors` (weights) then `<stem>.json` (config + meta), each atomically."
+    "Write `<stem>.safetensors` (weights) then `<stem>.json` (config + meta + the weights' sha256), each atomically."
     stem = Path(path_stem)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(stem.with_suffix(".safetensors"), save(state))
-    atomic_write_json(stem.with_suffix(".json"), {"config": cfg, **meta})
+    payload = save(state)
+    atomic_write_bytes(stem.with_suffix(".safetensors"), payload)
+    atomic_write_json(stem.with_suffix(".json"), {"config": cfg, **meta, "weights_sha256": hashlib.sha256(payload).hexdigest()})
     return stem
 
 # %% ../nbs/03a_checkpoints.ipynb
 def load_checkpoint(path_stem,          # path without suffix, as given to `save_checkpoint`
-                    device="cpu"        # where to put the model
+                    device="cpu",       # where to put the model
+                    expected_id: str | None = None  # the model id it must be (checked against `model_id(config, data)` of its record)
                    ) -> tuple:
-    "Rebuild a model from `<stem>.json` and load `<stem>.safetensors`; returns (model, record)."
+    "Rebuild a model from `<stem>.json` and load `<stem>.safetensors` (its sha256 checked); returns (model, record)."
     stem = Path(path_stem)
     js, st = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not js.exists() or not st.exists(): raise CheckpointError(f"checkpoint {stem} is incomplete: expected {js.name} and {st.name}")
+    try: rec, payload = read_json(js), st.read_bytes()
+    except Exception as e: raise CheckpointError(f"checkpoint {stem} is corrupt or does not match its config: {e}") from e
+    digest = rec.get("weights_sha256") if isinstance(rec, dict) else None
+    if digest is not None and hashlib.sha256(payload).hexdigest() != digest:
+        raise CheckpointError(f"checkpoint {stem}: the weights in {st.name} are not the ones saved with it (their sha256 differs from "
+                              f"the record's): overwritten, truncated or damaged")
+    if expected_id is not None and isinstance(rec, dict):
+        if "data" not in rec or not isinstance(rec.get("config"), dict) or model_id(rec["config"], rec["data"]) != expected_id:
+            raise CheckpointError(f"checkpoint {stem}: its record ({js.name}) does not describe model {expected_id} "
+                                  f"(its config or data fingerprint was edited, or it belongs to another model)")
     try:
-        rec = read_json(js)
-        state = load(st.read_bytes())
+        state = load(payload)
         model = build_model(rec["config"], tuple(rec["in_shape"]), rec["n_classes"])
         model.load_state_dict(state, strict=True)
     except Exception as e:

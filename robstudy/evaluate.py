@@ -219,8 +219,9 @@ def uses_amp(device, amp: bool | None = None) -> bool:
     return (dev.type == "cuda") if amp is None else bool(amp and dev.type == "cuda")
 
 def evaluation_precision(device, amp: bool | None = None) -> dict:
-    "The device type and precision an evaluation runs in: recorded in every evaluation record."
-    return {"device": torch.device(device).type, "precision": "bf16" if uses_amp(device, amp) else "fp32"}
+    "The device type, precision and torch version an evaluation runs with: recorded in every evaluation record."
+    return {"device": torch.device(device).type, "precision": "bf16" if uses_amp(device, amp) else "fp32",
+            "torch_version": torch.__version__.split("+")[0]}
 
 def predict_logits(model, x: torch.Tensor, batch_size: int = 4096, device="cpu",
                    amp: bool | None = None,   # bf16 autocast; default: on for CUDA devices only
@@ -491,9 +492,9 @@ def run_study(cfg: dict,                # composed study config (plain dict): st
             models[m], preps[m] = lm, lm.preprocess; run.loaded += 1
     for i in map(tmids.index, store.damaged_models(tmids)):  # rows missing or damaged: rebuilt from the checkpoint's record
         if (store.root/"model_meta"/f"{mids[i]}.json").exists(): print(f"model_meta/{mids[i]}.json: damaged; rebuilding it", file=sys.stderr)
-        try: rec = load_checkpoint(store.model_stem(mids[i]))[1]
+        try: rec = load_checkpoint(store.model_stem(mids[i]), expected_id=mids[i])[1]
         except CheckpointError:          # the checkpoint is gone too: train the model again
-            models.update(_models_for(store, cfgs, mids, [i], ds, device, run, progress)); rec = load_checkpoint(store.model_stem(mids[i]))[1]
+            models.update(_models_for(store, cfgs, mids, [i], ds, device, run, progress)); rec = load_checkpoint(store.model_stem(mids[i]), expected_id=mids[i])[1]
         store.put_model(mids[i], _model_row(cfgs[i], rec))
     evaluate_test_sets(store, test_sets, settings, models, todo, device, run, progress, keep_preds, batch_size, workers, preps)
     for p in (folder/"locks").glob("*.lock"):  # locks left by killed workers whose models were finished anyway
@@ -528,7 +529,7 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
     models, pending = {}, []
     if not needed: return models
     for i in needed:
-        try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1
+        try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device, expected_id=mids[i])[0]; run.loaded += 1
         except CheckpointError as e:
             if store.model_stem(mids[i]).with_suffix(".json").exists() or store.model_stem(mids[i]).with_suffix(".safetensors").exists():
                 print(f"retraining: {e}", file=sys.stderr)
@@ -545,7 +546,7 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
                 if time.monotonic() - told.get(i, -1e9) > 60:
                     print(f"waiting for model {mids[i]}: {lock.holder()}", file=sys.stderr); told[i] = time.monotonic()
                 continue
-            try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device)[0]; run.loaded += 1; lock.release()
+            try: models[mids[i]] = load_checkpoint(store.model_stem(mids[i]), device, expected_id=mids[i])[0]; run.loaded += 1; lock.release()
             except CheckpointError: held.append((i, lock)); continue
             pending.remove(i); bar.update(1); progressed = True
         def keep(j, model, info):   # each model is saved as soon as it is trained: an interruption loses only the unfinished ones

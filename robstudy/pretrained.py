@@ -652,6 +652,7 @@ def load_model_entry(entry,              # one item of a zoo's `models:` list
     spec = check_model_entry(entry, runs, n_classes)
     inner = _build(spec)
     model = Normalized(inner, spec["mean"], spec["std"]).to(device).eval()
+    if torch.device(device).type == "cuda": model = model.to(memory_format=torch.channels_last)   # faster convolutions on GPUs (same numbers)
     c, (h, w) = spec["preprocess"].channels, spec["input_hw"]
     if not spec.get("outputs_checked"):    # not run on meta by the check (hf, study, no meta kernel): one real image
         with torch.no_grad(): out = model(torch.zeros(1, c, h, w, device=device))
