@@ -217,7 +217,7 @@ def plot_trend(fit: TrendFit,                 # a fitted line with per-model eff
                palette: dict | None = None,   # group -> colour (default: `group_palette`)
                legend=True,                   # a legend: True (inside), 'outside' (right of the axes) or False
                labels=None,                   # each model's name for its hover title (default: `model_labels`)
-               context: pd.DataFrame | None = None,  # other models for context (columns x, y: accuracies), drawn in grey behind
+               context: pd.DataFrame | None = None,  # other models for context (columns x, y: accuracies; index: names), in grey behind
                context_label: str = "published models",  # the legend entry of `context`
                figsize=(5.2, 4.6)):           # the size of a new figure, inches
     "Scatter of OOD vs ID accuracy on the fit's axes, with the line, its band, y = x, binomial error bars and a hover title per point; returns the figure."
@@ -235,7 +235,9 @@ def plot_trend(fit: TrendFit,                 # a fitted line with per-model eff
     zg = transform_accuracy(grid, t)
     z = lambda v: transform_accuracy(np.clip(np.asarray(v, float), eps, 1 - eps), t)
     if context is not None and len(context):
-        ax.scatter(z(context.x), z(context.y), s=10, color="0.78", lw=0, zorder=1, label=mpl_text(context_label))
+        cs = ax.scatter(z(context.x), z(context.y), s=10, color="0.78", lw=0, zorder=1, label=mpl_text(context_label))
+        hover_titles(cs, [f"{name}\n{context_label}\nID accuracy: {_pct(cx)}\nOOD accuracy: {_pct(cy)}"
+                          for name, cx, cy in zip(context.index, context.x.astype(float), context.y.astype(float))])
     ax.plot(zg, zg, color="0.55", ls="--", lw=1, label="y = x")
     blo, bhi = fit.trend.band(grid)
     ax.fill_between(zg, z(blo), z(bhi), color="C3", alpha=0.15, lw=0)
