@@ -418,6 +418,7 @@ def save_figure(fig,                       # a matplotlib figure
         out.append(f"{name}.{f}")
     return out
 
+# %% ../nbs/08_plots.ipynb
 def figure_html(fig,                   # a matplotlib figure
                 alt: str,              # what the figure shows, in words
                 caption: str | None = None,  # a line under the figure (plain text)
@@ -437,6 +438,7 @@ def figure_html(fig,                   # a matplotlib figure
     cap = (e(caption) if caption else "") + ((" " if caption else "") + f"Download: {links}." if links else "")
     return HTMLMarkup(f'<figure class="rs-figure">{body}' + (f"<figcaption>{cap}</figcaption>" if cap else "") + "</figure>" + page_assets())
 
+# %% ../nbs/08_plots.ipynb
 def show_figure(fig,                   # a matplotlib figure
                 name: str,             # file name without suffix for its SVG and PDF beside the page
                 alt: str,              # what the figure shows, in words
@@ -746,6 +748,7 @@ def latex_table(df: pd.DataFrame,             # the table, raw values
     if caption: tex = "\\begin{table}\n\\centering\n\\caption{" + latex_escape(caption) + "}\n" + tex + "\\end{table}\n"
     return tex
 
+# %% ../nbs/08_plots.ipynb
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     "The table with text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) prefixed with a quote."
     out = df.copy()
@@ -754,6 +757,7 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
             out[c] = [("'" + v) if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v for v in out[c]]
     return out
 
+# %% ../nbs/08_plots.ipynb
 def export_table(df: pd.DataFrame,            # the table, raw values
                  name: str,                   # file name without suffix, e.g. 'effective_robustness-models'
                  formats: dict | None = None, # column -> kind, for the LaTeX version
