@@ -616,11 +616,9 @@ def _fit(argv):
         return 2
 
 def course_dir() -> Path:
-    "The folder of the course's lesson notebooks: $ROBSTUDY_COURSE_NBS or the repository's nbs/course."
-    import robstudy
-    d = Path(os.environ.get("ROBSTUDY_COURSE_NBS") or Path(robstudy.__file__).resolve().parents[1]/"nbs"/"course")
-    if not d.is_dir(): raise FileNotFoundError(f"no course notebooks in {d}: run from a robstudy checkout or set ROBSTUDY_COURSE_NBS")
-    return d
+    "The folder of the course's lesson notebooks: $ROBSTUDY_COURSE_NBS, the checkout's nbs/course, or the copies installed with robstudy."
+    from robstudy.reports import notebooks_dir
+    return notebooks_dir("course")
 
 def course_parser():
     "The argument parser of `robstudy course`."

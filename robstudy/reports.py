@@ -40,10 +40,10 @@ __all__ = ['PROVENANCE_PACKAGES', 'NOTEBOOK_FOLDERS', 'MATHML_NS', 'MATHML_ELEME
            'TEMPLATES', 'RUNNER_KEYS', 'STUDY_KEYS', 'IGNORED_KEYS', 'DOCS_SKIP_FLAGS', 'DOCS_SECTIONS', 'git_commit',
            'package_versions', 'provenance', 'provenance_markdown', 'notebooks_dir', 'reports_dir', 'report_notebook',
            'check_parameters', 'latex_to_mathml', 'MathMLRenderer', 'DollarMathInlineParser', 'markdown_to_html',
-           'markdown_text', 'content_security_policy', 'OfflineHTMLExporter', 'render_html', 'content_hash',
-           'source_hash', 'report_inputs', 'relative_paths', 'machine_paths', 'shorten_paths', 'page_notebook',
-           'config_differences', 'tables_provenance', 'provenance_html', 'kernel_config', 'run_report', 'report_status',
-           'write_index', 'notebook_title', 'docs_notebook', 'execute_notebook', 'build_docs']
+           'markdown_text', 'content_security_policy', 'trusted_scripts', 'OfflineHTMLExporter', 'render_html',
+           'content_hash', 'source_hash', 'report_inputs', 'relative_paths', 'machine_paths', 'shorten_paths',
+           'page_notebook', 'config_differences', 'tables_provenance', 'provenance_html', 'kernel_config', 'run_report',
+           'report_status', 'write_index', 'notebook_title', 'docs_notebook', 'execute_notebook', 'build_docs']
 
 # %% ../nbs/09_reports.ipynb
 PROVENANCE_PACKAGES = ("robstudy", "torch", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "seaborn",
@@ -245,6 +245,11 @@ def content_security_policy(scripts=()  # the text of each inline script the pag
     return ("default-src 'none'; img-src data: 'self' file:; font-src data:; style-src 'unsafe-inline'; "
             f"script-src {hashes or chr(39) + 'none' + chr(39)}; base-uri 'none'; form-action 'none'")
 
+def trusted_scripts() -> tuple:
+    "robstudy's own scripts that report outputs may carry (allowed by hash): the figures' tooltips and sortable tables."
+    from robstudy.plots import INTERACTIVE_JS   # (matplotlib is imported only when a page is rendered)
+    return (INTERACTIVE_JS,)
+
 class OfflineHTMLExporter(HTMLExporter):
     "nbconvert's HTML exporter with robstudy's offline template, formulas rendered as MathML, and a CSP that lets only the template's scripts run."
     def from_notebook_node(self, nb, resources=None, **kw):
@@ -257,7 +262,7 @@ class OfflineHTMLExporter(HTMLExporter):
         if getattr(self, "_csp", None) is None:
             import nbformat
             probe, _ = super().from_notebook_node(nbformat.v4.new_notebook(), {"robstudy_csp": ""})
-            self._csp = content_security_policy(re.findall(r"<script\b[^>]*>(.*?)</script\s*>", probe, flags=re.S | re.I))
+            self._csp = content_security_policy([*re.findall(r"<script\b[^>]*>(.*?)</script\s*>", probe, flags=re.S | re.I), *trusted_scripts()])
         return self._csp
 
     @pass_context

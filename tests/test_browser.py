@@ -101,9 +101,17 @@ def test_report_opens_offline(reports, page, tmp_path):
     html = reports / "digits" / "effective_robustness.html"
     page.open(html.as_uri())
     imgs = page.eval(IMAGES)
-    assert len(imgs) >= 4, imgs
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), f"images that did not load: {[i for i in imgs if not i['w']]}"
+    assert page.eval("document.querySelectorAll('svg.rs-svg').length") >= 3, "the figures are inline SVG"
     assert "Effective robustness" in page.eval("document.body.innerText")
+    # robstudy's own script runs under the page's CSP: hovering a point shows its model, a header click sorts
+    tip = page.eval("""(() => { const g = document.querySelector('.rs-point'); const r = g.getBoundingClientRect();
+      g.dispatchEvent(new MouseEvent('mouseover', {bubbles: true, clientX: r.x + 1, clientY: r.y + 1}));
+      const t = document.querySelector('.rs-tip'); return t ? [t.textContent, getComputedStyle(t).display] : null; })()""")
+    assert tip and tip[1] == "block" and "ER" in tip[0] and "ID" in tip[0], tip
+    sort = page.eval("""(() => { const b = document.querySelector('table.rs-sortable th button'); b.click();
+      return b.closest('th').getAttribute('aria-sort'); })()""")
+    assert sort == "ascending", sort
     shot = page.screenshot(tmp_path / "report.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     left = [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))]

@@ -39,7 +39,7 @@ def test_default_reports_render(reported):
     assert r["returncode"] == 0, r["stdout"] + r["stderr"]
     for name in DEFAULT:
         html = (reported["out"] / f"{name}.html").read_text()
-        assert html.count("data:image/png;base64") >= 1, name
+        assert html.count("data:image/png;base64") + html.count("<svg") >= 1, name   # figures: inline SVG, or PNG for images
         assert not re.findall(r"""<(?:script|link|img|iframe)[^>]+(?:src|href)=["'](?:https?:)?//""", html), name
         assert "import matplotlib" not in html, f"{name}: code is hidden by default"
         assert (reported["out"] / f"{name}.ipynb").exists()
@@ -55,7 +55,7 @@ def test_default_reports_render(reported):
     assert figs["n_models"] == 8 and len(figs["per_shift"]) == 2 and -1 <= figs["per_shift"][0]["pearson"] <= 1
     assert figs["provenance"]["versions"]["torch"]
     html = (reported["out"] / "effective_robustness.html").read_text()
-    assert "Effective robustness: study" in html and "Per-shift table" in html and html.count("data:image/png;base64") >= 2
+    assert "Effective robustness: study" in html and "Per-shift table" in html and html.count("<svg") >= 2
     index = (reported["dir"] / "reports/index.html").read_text()
     for name in DEFAULT:
         assert f"digits/{name}.html" in index and f"digits/{name}.json" in index
@@ -75,7 +75,7 @@ def test_pages_end_with_config_and_provenance_from_the_store(reported):
         page = (reported["out"] / f"{name}.html").read_text()
         sections = [m.start() for m in re.finditer(r'<section [^>]*class="rs-provenance"', page)]
         assert len(sections) == 1 and "<summary><strong>Config and provenance</strong>" in page, name
-        assert sections[0] > page.rindex("<img"), f"{name}: the section closes the page"
+        assert sections[0] > max(page.rfind("<img"), page.rfind("<svg")) > 0, f"{name}: the section closes the page"
         assert 'class="rs-banner rs-warning"' not in page, f"{name}: the store's config is the composed one"
         assert "../../runs/digits/tables/meta.json" in page, name
         named = sorted(f for f in folders if f + "/" in page or f"{f}\"" in page)
