@@ -555,9 +555,9 @@ def _models_for(store, cfgs, mids, needed, ds, device, run, progress) -> dict:
             nonlocal progressed
             i, lock = held[j]
             meta = {"in_shape": list(ds.image_shape), "n_classes": ds.n_classes, "data": ds.fingerprint(), "dataset": ds.name, **info}
-            save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
-            _crash_point("train")
-            store.put_model(mids[i], _model_row(cfgs[i], info))
+            stem = save_checkpoint(model, cfgs[i], meta, store.model_stem(mids[i]))
+            _crash_point("train")   # the row records the weights' sha256, as a row recovered from the checkpoint does
+            store.put_model(mids[i], _model_row(cfgs[i], {**info, "weights_sha256": read_json(stem.with_suffix(".json"))["weights_sha256"]}))
             models[mids[i]] = model; run.trained += 1
             lock.release(); pending.remove(i); bar.update(1); progressed = True
         try:   # fused groups are planned from the whole zoo (`companions`), so a model trains with the same others whichever are pending

@@ -535,8 +535,10 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
     try:
         # the notebook runs in out_dir and is given paths relative to it, so none of this machine's paths reach the page
         given = {**relative_paths(params, out_dir, existing_only=True), "figures_path": figures.name}
-        pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel,
-                            execution_timeout=timeout, progress_bar=False, cwd=str(out_dir), config=kernel_config())
+        # the kernel starts in out_dir (nbclient's resources path), not papermill's cwd=, which changes this whole
+        # process's folder for the run: two reports rendered at once from threads would write into each other's
+        pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel, execution_timeout=timeout,
+                            progress_bar=False, resources={"metadata": {"path": str(out_dir.resolve())}}, config=kernel_config())
         os.replace(running, out_dir/f"{name}.ipynb")
         banner, closing = provenance_html(record, out_dir)
         page = page_notebook(nbformat.read(out_dir/f"{name}.ipynb", 4), machine_paths(out_dir, [study_dir] if tables else []))

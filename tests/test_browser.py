@@ -5,6 +5,7 @@ inject and no script of theirs runs. Skips when chromium is absent."""
 import base64
 import csv
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -205,7 +206,11 @@ def test_hostile_names_stay_text(hostile, page, tmp_path):
     assert not [s for s in dom["scripts"] if "pwned" in s], dom["scripts"]
     assert EVIL["setting"] in dom["shown"] and EVIL["file"] in dom["shown"]   # shown as the text they are
     assert "<script>parent.document.body" in dom["text"] and "zoo.families" in page.eval("document.querySelector('.rs-warning').innerText")
-    assert "script-src 'none'" in dom["csp"] and "default-src 'none'" in dom["csp"]
+    # scripts: only robstudy's own, each allowed by its hash (never 'unsafe-inline', never a source from anywhere)
+    from robstudy.reports import content_security_policy, trusted_scripts
+    script_src = re.search(r"script-src ([^;]*)", dom["csp"]).group(1).split()
+    assert dom["csp"] == content_security_policy(trusted_scripts()) and "default-src 'none'" in dom["csp"]
+    assert script_src and all(re.fullmatch(r"'sha256-[A-Za-z0-9+/]+=*'", s) for s in script_src), script_src
     named = sorted(f for f in _folders(tmp_path) if f in dom["text"])
     assert not named, f"the page names {named}"
     assert page.eval("document.querySelectorAll('section.rs-provenance details').length") >= 1

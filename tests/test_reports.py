@@ -158,6 +158,24 @@ def test_killed_report_is_not_recorded_ok(tmp_path):
     assert "class='ok'" in write_index(tmp_path / "reports").read_text()
 
 
+SLOW = "import os, time\ntime.sleep(1.0)\nopen('cwd.txt', 'w').write(os.getcwd())\n"
+
+
+def test_reports_rendered_at_once_stay_in_their_folders(tmp_path):
+    "Reports rendered from threads at once (as the course test and a user's own loop may) each write into their own folder, and the caller's folder is unchanged."
+    from concurrent.futures import ThreadPoolExecutor
+    from robstudy.reports import run_report
+    nbs, here = _tiny_notebook(tmp_path / "nbs", SLOW), os.getcwd()
+    outs = [tmp_path / "reports" / f"s{i}" for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        recs = list(pool.map(lambda i: run_report("tiny", {"n": i + 2}, outs[i], nb_folder=nbs, study=f"s{i}"), range(3)))
+    assert os.getcwd() == here
+    for i, (out, rec) in enumerate(zip(outs, recs)):
+        assert rec["status"] == "ok", rec.get("error")
+        assert json.loads((out / "tiny.json").read_text()) == {"n_squared": (i + 2) ** 2} == rec["figures"]
+        assert Path((out / "cwd.txt").read_text()) == out.resolve()
+
+
 def test_unchanged_reports_are_not_rerun_and_code_shows_on_request(own):
     rec = own["out"] / "correlation.record.json"
     before = rec.stat().st_mtime_ns
