@@ -1,7 +1,8 @@
 # robstudy: two commands on a fresh machine.
 #   make study   create .venv, install, run the default study, render its report (prints the report's path)
 #   make course  render the course's lessons into reports/course/ (ARGS="--quick 01 02" for some, quickly)
-#   make test    create .venv, install, run every test (nbdev_test over the notebooks, then pytest)
+#   make test    create .venv, install, run the tests (nbdev_test over the notebooks, then pytest), within 5 minutes
+#   make test-slow  the exhaustive end-to-end tests `make test` leaves out (make test-full: both)
 #   make gpu-wheels  put into .whl/ what a GPU machine without a package index lacks (then, there: make gpu-check)
 #   make docs    render every notebook (chapters executed, the course, the report notebooks) into an offline site in _docs/
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml constraints.txt | sha1sum | cut -c1-10)
 ARGS ?=
 
-.PHONY: install study report course docs test test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
+.PHONY: install study report course docs test test-slow test-full test-notebooks test-pytest bench clean-runs published gpu-wheels gpu-check
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,10 +41,19 @@ docs: install
 	@echo "docs: _docs/index.html"
 
 # nbdev_test runs every notebook's tests; pytest then skips its per-notebook cases if they all passed
-# (so each notebook runs once), and re-runs them, to list the failures in its summary, if they did not
+# (so each notebook runs once), and re-runs them, to list the failures in its summary, if they did not.
+# `make test` leaves out the tests marked slow (the exhaustive end-to-end cases: every lesson, every crash point,
+# both sweep launchers, the GPU check's dry run, ...) to stay within 5 minutes; `make test-slow` runs those,
+# `make test-full` both. CI (.ci/run) runs both. Each test worker's torch uses one thread (2 workers on 2 cores).
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 test: install
-	@if $(BIN)/nbdev_test --n_workers 2 --do_print; then passed=1; else passed=0; fi; \
-	ROBSTUDY_NBDEV_TESTED=$$passed $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=12 tests
+	@if OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print; then passed=1; else passed=0; fi; \
+	ROBSTUDY_NBDEV_TESTED=$$passed $(PYTEST) -m "not slow" --durations=12 tests
+
+test-slow: install
+	ROBSTUDY_NBDEV_TESTED=1 $(PYTEST) -m slow --durations=12 tests
+
+test-full: test test-slow
 
 bench: install
 	for b in benchmarks/*.py; do [ $$b = benchmarks/gpu_check.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -177,7 +177,9 @@ def train_model(cfg: dict,                 # model config
     else:
         model = init_model(cfg, in_shape, n_classes).to(device)
     fast = device.type == "cuda"
-    cl = x.ndim == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    # channels-last on GPUs only (faster convolutions there); on the CPU, torch 2.14's channels-last convolution
+    # backward corrupts the heap when torch runs one thread (OMP_NUM_THREADS=1, as cluster jobs set it)
+    cl = fast and x.ndim == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules())
     if cl: model = model.to(memory_format=torch.channels_last)
     val = None
     if cfg.get("early_stopping"): idx, val = _validation_split(idx, cfg["seed"])

@@ -73,3 +73,35 @@ def copy_study(shared, dest: Path) -> Path:
     "A private copy of the shared study's folder (runs/ and reports/), for a test that changes it."
     shutil.copytree(shared["dir"], dest, symlinks=True)
     return dest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: an exhaustive end-to-end case (every lesson, every crash point, both sweep launchers, ...); "
+                                       "`make test` leaves these out to stay within 5 minutes, `make test-slow` runs them, CI runs both")
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skips without one)")
+
+
+
+
+# the test files that read the shared study: under xdist they run on one worker, one after the other, while the other
+# worker takes the remaining files (instead of both waiting for the study to be built); a test elsewhere that asks for
+# the shared study is an error, so this list cannot fall behind
+SHARED_STUDY_FILES = {"test_adversarial_report.py", "test_browser.py", "test_cli.py", "test_cli_talks.py", "test_readme.py",
+                      "test_report_figures.py", "test_reports.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    stray = sorted({i.path.name for i in items if "shared_study" in i.fixturenames and i.path.name not in SHARED_STUDY_FILES})
+    if stray: raise pytest.UsageError(f"tests/conftest.py: add {stray} to SHARED_STUDY_FILES (they use the shared study)")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    "`--dist loadfile` (as the Makefile runs pytest), with the files of SHARED_STUDY_FILES as one unit."
+    if config.getvalue("dist") != "loadfile": return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedStudyTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            f = nodeid.split("::", 1)[0]
+            return "shared-study" if Path(f).name in SHARED_STUDY_FILES else f
+    return SharedStudyTogether(config, log)

@@ -109,6 +109,7 @@ def quick(shared_study, tmp_path_factory):
     return dict(dir=d, out=d / "reports/digits", run=r)
 
 
+@pytest.mark.slow
 def test_quick_budget_labelled_as_given_and_checked(quick):
     r = quick["run"]
     assert r.returncode == 0, r.stdout + r.stderr
@@ -204,6 +205,7 @@ def digits_mlp(shared_study):
     return model, ds.x_test[:200], ds.y_test[:200]
 
 
+@pytest.mark.slow
 def test_art_attacks_agree_with_robstudys_pgd(digits_mlp):
     "ART's APGD-CE is at least as strong as robstudy's PGD (within a little slack); ART's PGD, same settings, agrees with it."
     import torch

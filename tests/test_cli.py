@@ -31,6 +31,7 @@ def test_rerun_reuses_everything(study):
     assert "trained 0, loaded 0, evaluated 0, reused 40" in r["stdout"], r["stdout"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(study, tmp_path):
     other = run_robstudy("run", *TINY, cwd=tmp_path)
     assert other.returncode == 0, other.stderr
@@ -42,15 +43,15 @@ def test_same_seed_same_numbers(study, tmp_path):
 @pytest.mark.parametrize("override,expect", [
     ("study=nope", "Available options in 'study'"),
     ("zoo=huge", "Available options in 'zoo'"),
-    ("shifts=nope", "Available options in 'shifts'"),
+    pytest.param("shifts=nope", "Available options in 'shifts'", marks=pytest.mark.slow),
     ("shifts.names=[fog9]", "unknown shift 'fog9'; expected one of"),
-    ("zoo.families=[vit9]", "unknown model family 'vit9'"),
+    pytest.param("zoo.families=[vit9]", "unknown model family 'vit9'", marks=pytest.mark.slow),
     ("zoo.seed=[0,1]", "zoo.seed"),                                   # a typo'd key (the schema knows zoo.seeds)
-    ("repot.force=true", "repot"),
+    pytest.param("repot.force=true", "repot", marks=pytest.mark.slow),
     ("study.name=../../x", "study.name='../../x' is not a plain name"),
-    ("study.name=/tmp/abs", "is not a plain name"),
-    ("shifts.severities=[]", "shifts.severities=[]"),
-    ("shifts.severities=[true]", "shifts.severities contains True"),
+    pytest.param("study.name=/tmp/abs", "is not a plain name", marks=pytest.mark.slow),
+    pytest.param("shifts.severities=[]", "shifts.severities=[]", marks=pytest.mark.slow),
+    pytest.param("shifts.severities=[true]", "shifts.severities contains True", marks=pytest.mark.slow),
 ])
 def test_bad_names_fail_with_choices(tmp_path, override, expect):
     r = run_robstudy("run", override, "device=cpu", cwd=tmp_path)
@@ -60,11 +61,13 @@ def test_bad_names_fail_with_choices(tmp_path, override, expect):
     assert not [p for p in tmp_path.parent.iterdir() if p.name == "x"] and not (tmp_path / "runs").exists(), "nothing is written"
 
 
+@pytest.mark.slow
 def test_report_before_run_is_an_error(tmp_path):
     r = run_robstudy("report", *TINY, cwd=tmp_path)
     assert r.returncode != 0 and "run `robstudy run study=digits` first" in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_failed_report_is_marked_failed(study, tmp_path):
     import nbformat
     study = dict(study, dir=copy_study(study, tmp_path / "study"))

@@ -12,6 +12,8 @@ import pytest
 
 from robstudy.reports import run_report
 
+pytestmark = pytest.mark.slow   # every lesson rendered: the slow tier (make test-slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "nbs" / "course"
 LESSONS = sorted(p.stem for p in COURSE.glob("[0-9]*.ipynb"))

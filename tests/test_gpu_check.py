@@ -4,7 +4,11 @@ import importlib.util
 import json
 import subprocess
 import sys
+
+import pytest
 from pathlib import Path
+
+pytestmark = pytest.mark.slow   # the GPU check's dry run on this CPU: the slow tier (make test-slow)
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("robstudy_gpu_check", ROOT / "benchmarks" / "gpu_check.py")

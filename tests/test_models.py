@@ -53,3 +53,23 @@ def test_batched_matches_loop_and_keeps_metadata():
 
 def test_public_names():
     assert {"logreg", "mlp", "cnn"} <= set(FAMILIES) and "erm" in RECIPES and MODEL_DEFAULTS["recipe"] == "erm"
+
+
+ONE_THREAD = """
+from robstudy.datasets import load_dataset
+from robstudy.training import train_model
+ds = load_dataset("digits")
+cfg = dict(family="resnet", width=4, depth=1, epochs=2, train_fraction=0.5, recipe="erm", seed=0, lr=0.01, batch_size=64, weight_decay=0.0)
+for seed in range(3): train_model({**cfg, "seed": seed}, ds.x_train, ds.y_train, 10)
+print("trained")
+"""
+
+
+def test_convolutional_training_with_one_thread():
+    "A ResNet trains on the CPU with torch on one thread (OMP_NUM_THREADS=1, as cluster jobs set it): channels-last there corrupted the heap."
+    import os, subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", ONE_THREAD], env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "trained" in r.stdout, (r.returncode, r.stderr[-2000:])

@@ -248,6 +248,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_hub_caches_are_read_offline(tmp_path):
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch"), "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

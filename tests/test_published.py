@@ -75,6 +75,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_wheel_in_a_fresh_venv_loads_every_table(tmp_path):
     "Build the wheel, install it (no dependencies) into a new venv outside the checkout, load every table by name there."
     src = tmp_path / "src"
@@ -117,6 +118,7 @@ def test_wheel_in_a_fresh_venv_loads_every_table(tmp_path):
     assert {str(Path(p).parent) for p in out["reports"].values()} == {str(Path(out["notebooks"]["reports"][0]).parent)}
 
 
+@pytest.mark.slow
 def test_reanalysis_report_reads_the_shipped_testbed_by_default(tmp_path):
     "The reanalysis report with no table given reanalyses the shipped ImageNet testbed, each OOD setting against its ID pair."
     from robstudy.reports import run_report

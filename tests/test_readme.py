@@ -69,6 +69,7 @@ def test_fenced_blocks_are_found():
     assert len(fenced_blocks(readme, "python")) == readme.count("```python") > 0
 
 
+@pytest.mark.slow
 def test_readme_python_blocks_run(shared_study, tmp_path):
     readme = fenced_blocks(README.read_text(), "python")
     blocks = [b for b in readme for _ in range(2 if "ingest_into(" in b[1] else 1)]   # run again: it must still work

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import SHARED, copy_study, run_robstudy
 
+pytestmark = pytest.mark.slow   # reports re-rendered for their figures: the slow tier (make test-slow)
+
 HOSTILE_FAMILY = "mlp<img src=x onerror=alert(1)>\\input{x}$a$"
 HOSTILE_SHIFT = "rot<script>alert(2)</script>\\input{y}&"
 FIGURES = ("trend", "shifts", "severity", "ranking")

@@ -102,6 +102,7 @@ def _tiny_notebook(folder: Path, body: str = "", **more) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_report_warns_when_the_composition_differs_from_the_store(own, tmp_path):
     "`robstudy run zoo=tiny`, then `robstudy report` composing the default zoo: the page says so, the record keeps what the store recorded."
     nbs = _tiny_notebook(tmp_path / "nbs")
@@ -128,6 +129,7 @@ run_report("tiny", {"n": 3, "hang": True}, sys.argv[1], nb_folder=sys.argv[2], s
 HANG = "import os, time\nif hang:\n    open('kernel.pid', 'w').write(str(os.getpid()))\n    time.sleep(120)\n"
 
 
+@pytest.mark.slow
 def test_killed_report_is_not_recorded_ok(tmp_path):
     "A report killed (SIGKILL) while its notebook runs leaves no 'ok' record, no index link to its removed page, and the next run cleans up."
     from robstudy.reports import run_report, write_index
@@ -176,6 +178,7 @@ def test_reports_rendered_at_once_stay_in_their_folders(tmp_path):
         assert Path((out / "cwd.txt").read_text()) == out.resolve()
 
 
+@pytest.mark.slow
 def test_unchanged_reports_are_not_rerun_and_code_shows_on_request(own):
     rec = own["out"] / "correlation.record.json"
     before = rec.stat().st_mtime_ns
@@ -188,6 +191,7 @@ def test_unchanged_reports_are_not_rerun_and_code_shows_on_request(own):
     assert "plot_shift_gallery" in (own["out"] / "shift_gallery.html").read_text()
 
 
+@pytest.mark.slow
 def test_force_reruns(own):
     rec = own["out"] / "correlation.record.json"
     before = rec.stat().st_mtime_ns
@@ -198,9 +202,9 @@ def test_force_reruns(own):
 
 @pytest.mark.parametrize("override,expect", [
     ("+report.parameters.shift_gallery.n_images=three", "parameter 'n_images' of report 'shift_gallery' must be int"),
-    ("+report.parameters.shift_gallery.bogus=1", "unknown parameter(s) ['bogus'] for report 'shift_gallery'"),
-    ("+report.parameters.nope.x=1", "names report(s) ['nope']"),
-    ("report.notebooks=[nope]", "unknown report 'nope'; expected one of"),
+    pytest.param("+report.parameters.shift_gallery.bogus=1", "unknown parameter(s) ['bogus'] for report 'shift_gallery'", marks=pytest.mark.slow),
+    pytest.param("+report.parameters.nope.x=1", "names report(s) ['nope']", marks=pytest.mark.slow),
+    pytest.param("report.notebooks=[nope]", "unknown report 'nope'; expected one of", marks=pytest.mark.slow),
 ])
 def test_bad_parameters_fail_before_running(reported, override, expect):
     recs = {p: p.stat().st_mtime_ns for p in reported["out"].glob("*.record.json")}
@@ -216,6 +220,7 @@ def test_device_without_gpu_fails_before_running(reported):
     assert r.returncode != 0 and "no CUDA GPU is available" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_reanalysis_of_a_published_table(own, tmp_path):
     import numpy as np
     rng = np.random.default_rng(0)

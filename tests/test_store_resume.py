@@ -71,7 +71,8 @@ def reference(tmp_path_factory):
 
 # crash points: after the 2nd checkpoint (lock held, metadata row not yet written), after the 1st, 7th and last
 # eval record, with the tables written but not yet renamed into place, and just before the link is swapped
-@pytest.mark.parametrize("kill_at", ["train:2", "train:3", "eval:1", "eval:7", f"eval:{N_MODELS * N_SETTINGS}", "tables:1", "swap:1"])
+@pytest.mark.parametrize("kill_at", [*(pytest.param(k, marks=pytest.mark.slow) for k in ["train:2", "train:3", "eval:1"]), "eval:7",
+                                     *(pytest.param(k, marks=pytest.mark.slow) for k in [f"eval:{N_MODELS * N_SETTINGS}", "tables:1", "swap:1"])])
 def test_sigkill_then_rerun_gives_the_same_tables(reference, tmp_path, kill_at):
     rc, out, err = _run(tmp_path, kill_at=kill_at)
     assert rc == -signal.SIGKILL, (rc, out, err)
@@ -83,6 +84,7 @@ def test_sigkill_then_rerun_gives_the_same_tables(reference, tmp_path, kill_at):
     assert not list((tmp_path / "locks").glob("*.lock")), "a finished run leaves no locks behind"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.5, 2.5, 4.0])
 def test_sigkill_at_a_random_moment(reference, tmp_path, delay):
     for _ in range(2):  # killed twice in a row, then left to finish
@@ -94,6 +96,7 @@ def test_sigkill_at_a_random_moment(reference, tmp_path, delay):
     _same_tables(_tables(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_tables_are_never_a_mix_of_two_runs(reference, tmp_path):
     rc, _, err = _run(tmp_path)
     assert rc == 0, err
@@ -109,6 +112,7 @@ def test_tables_are_never_a_mix_of_two_runs(reference, tmp_path):
     assert len(t.evals) == N_MODELS * (N_SETTINGS + 2) and set(t.evals.setting_id) == set(t.settings.setting_id)
 
 
+@pytest.mark.slow
 def test_two_workers_at_once(tmp_path_factory):
     "Seeds [0] and [0, 1] into one folder at the same time: nothing corrupt, nothing trained twice."
     both = {**STUDY, "zoo": {**STUDY["zoo"], "seeds": [0, 1]}}
@@ -128,6 +132,7 @@ def test_two_workers_at_once(tmp_path_factory):
     _same_tables(_tables(shared), _tables(ref_dir))
 
 
+@pytest.mark.slow
 def test_torn_checkpoints_are_retrained(reference, tmp_path):
     from robstudy.store import ResultsStore
     rc, _, err = _run(tmp_path)
@@ -145,6 +150,7 @@ def test_torn_checkpoints_are_retrained(reference, tmp_path):
     _same_tables(_tables(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_stale_lock_of_a_dead_worker_is_broken(reference, tmp_path):
     from robstudy.store import ResultsStore
     import socket
@@ -159,6 +165,7 @@ def test_stale_lock_of_a_dead_worker_is_broken(reference, tmp_path):
     _same_tables(_tables(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_damaged_tables_are_rebuilt_not_reused(reference, tmp_path):
     "A no-op re-run checks the consolidated tables: duplicated rows and an accuracy of 1.7 are rebuilt from the records."
     rc, _, err = _run(tmp_path)
@@ -174,6 +181,7 @@ def test_damaged_tables_are_rebuilt_not_reused(reference, tmp_path):
     _same_tables(_tables(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_impossible_and_truncated_records_are_named_and_recomputed(reference, tmp_path):
     from robstudy.store import ResultsStore
     rc, _, err = _run(tmp_path)
@@ -191,6 +199,7 @@ def test_impossible_and_truncated_records_are_named_and_recomputed(reference, tm
     _same_tables(_tables(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_damaged_derived_files_are_rebuilt(reference, tmp_path):
     "A truncated data cache, a truncated model_meta row and a truncated record do not block later runs, even when the grid changes."
     rc, _, err = _run(tmp_path)
@@ -212,6 +221,7 @@ def test_damaged_derived_files_are_rebuilt(reference, tmp_path):
     assert "recomputing it" in err
 
 
+@pytest.mark.slow
 def test_a_lock_from_another_host_is_reported_while_waiting(tmp_path):
     "A lock naming a process that cannot be checked (another host) makes the run wait, and say for what and how to clear it."
     from robstudy.checkpoints import model_id

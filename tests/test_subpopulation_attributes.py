@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import run_robstudy
 
@@ -13,6 +14,7 @@ SMALL = ["zoo=tiny", "zoo.epochs=[3]", "zoo.train_fractions=[1.0]", "device=cpu"
          "shifts.names=[gaussian_noise]", "shifts.severities=[3]"]
 
 
+@pytest.mark.slow
 def test_cli_spurious_study_writes_worst_group_columns(tmp_path):
     r = run_robstudy("run", "data=digits_spurious", "data.strength=0.99", "data.test=independent", "study.name=spurious", *SMALL, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -30,6 +32,7 @@ def test_cli_rejects_bad_strength(tmp_path):
     assert "strength 1.5 is out of range; expected a number in [0, 1]" in r.stderr + r.stdout
 
 
+@pytest.mark.slow
 def test_cli_shapes_study(tmp_path):
     r = run_robstudy("run", "data=shapes", "data.n_train=300", "data.n_test=200", "data.size=16", "study.name=shapes", *SMALL, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -48,6 +51,7 @@ def test_datasets_found_from_robstudy_data_alone():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 def test_groupdro_zoo_trains_on_the_datasets_groups(tmp_path):
     "A zoo with the groupdro recipe: the engine hands the data's training groups to GroupDRO; without groups, a clear error first."
     zoo = ["zoo.families=[logreg]", "zoo.recipes=[erm,groupdro]", "zoo.seeds=[0]"]

