@@ -119,6 +119,40 @@ def test_report_opens_offline(reports, page, tmp_path):
     assert not left, f"requests that left the machine: {left}"
 
 
+READING = """(() => { const text = document.body.innerText;
+  const maths = [...document.querySelectorAll('math')].map(m => { const r = m.getBoundingClientRect(); return [r.width, r.height]; });
+  const streams = document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stdout"], [data-mime-type="application/vnd.jupyter.stderr"]');
+  return {text, maths, streams: [...streams].map(s => s.innerText.slice(0, 80))}; })()"""
+
+
+def check_as_read(page, html: Path, shot: Path, math: bool | None = None) -> dict:
+    """Open `html` as a reader does and check what they see: images load, formulas render as MathML (no raw TeX left),
+    no machine paths, no stray printed lines, nothing fetched from the network; a screenshot is taken. Returns what was read."""
+    page.open(html.as_uri())
+    imgs = page.eval(IMAGES)
+    assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), f"{html.name}: images that did not load: {[i for i in imgs if not i['w']]}"
+    seen = page.eval(READING)
+    text = seen["text"]
+    tex = re.findall(r".{0,30}(?:\$|\\[A-Za-z]+\b).{0,30}", text)
+    assert not tex, f"{html.name}: raw TeX: {tex[:3]}"
+    paths = re.findall(r".{0,30}/(?:tmp|home|work|root)/.{0,30}", text)
+    assert not paths, f"{html.name}: machine paths: {paths[:3]}"
+    assert not seen["streams"], f"{html.name}: stray printed lines: {seen['streams'][:3]}"
+    if math is not None: assert bool(seen["maths"]) == math, f"{html.name}: {len(seen['maths'])} formulas"
+    assert all(w > 0 and h > 0 for w, h in seen["maths"]), f"{html.name}: formulas that did not render: {seen['maths']}"
+    assert page.screenshot(shot).stat().st_size > 10_000
+    left = [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))]
+    assert not left, f"{html.name}: requests that left the machine: {left}"
+    return seen
+
+
+@pytest.mark.parametrize("report", ["effective_robustness", "correlation", "shift_gallery", "adversarial"])
+def test_every_default_report_as_read(reports, page, tmp_path, report):
+    "Each default report of the shared study, screenshotted in Chromium: no raw TeX, no machine paths, no stray lines."
+    seen = check_as_read(page, reports / "digits" / f"{report}.html", tmp_path / f"{report}.png")
+    assert len(seen["text"]) > 500
+
+
 def test_index_opens_and_links_resolve(reports, page, tmp_path):
     page.open((reports / "index.html").as_uri())
     assert page.eval("document.querySelectorAll('td.ok').length") == 4

@@ -184,3 +184,17 @@ def test_reanalysis_of_a_published_table(tmp_path):
     lo, hi = figs["bootstrap_slope_ci"]
     assert lo < figs["slope"] < hi
     assert figs["top_model"] in {"net4", "net9"}                                 # the two robust interventions (net14 absent)
+
+
+def test_lesson_3_as_read_in_chromium(rendered, tmp_path):
+    "Lesson 3 in headless Chromium: its formulas render as MathML, no raw TeX, no machine paths, no stray lines; a screenshot is taken."
+    try:
+        from test_browser import CHROMIUM, Page, check_as_read
+    except pytest.skip.Exception:
+        CHROMIUM = None
+    if CHROMIUM is None: pytest.skip("chromium (and websocket-client) are needed for the browser check")
+    out, rec = rendered["03_accuracy_on_the_line"]
+    page = Page(tmp_path / "profile")
+    try: seen = check_as_read(page, out / "03_accuracy_on_the_line.html", tmp_path / "lesson3.png", math=True)
+    finally: page.close()
+    assert "Exercises" in seen["text"] and len(seen["maths"]) >= 3
