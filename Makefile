@@ -44,11 +44,13 @@ docs: install
 # (so each notebook runs once), and re-runs them, to list the failures in its summary, if they did not.
 # `make test` leaves out the tests marked slow (the exhaustive end-to-end cases: every lesson, every crash point,
 # both sweep launchers, the GPU check's dry run, ...) to stay within 5 minutes; `make test-slow` runs those,
-# `make test-full` both. CI (.ci/run) runs both. Each test worker's torch uses one thread (2 workers on 2 cores).
+# `make test-full` both. CI (.ci/run) runs both. The chapters' examples write their scratch folders under a
+# temporary TMPDIR that is removed afterwards (nothing is left in /tmp). Each test worker's torch uses one thread
+# (2 workers on 2 cores).
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 test: install
-	@if OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print; then passed=1; else passed=0; fi; \
-	ROBSTUDY_NBDEV_TESTED=$$passed $(PYTEST) -m "not slow" --durations=12 tests
+	@tmp=$$(mktemp -d); if TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print; then passed=1; else passed=0; fi; \
+	rm -rf $$tmp; ROBSTUDY_NBDEV_TESTED=$$passed $(PYTEST) -m "not slow" --durations=12 tests
 
 test-slow: install
 	ROBSTUDY_NBDEV_TESTED=1 $(PYTEST) -m slow --durations=12 tests

@@ -28,8 +28,11 @@ with tempfile.TemporaryDirectory() as d:
     first, out1 = timed("study", "progress=false", cwd=d)
     second, out2 = timed("run", "progress=false", cwd=d)
     counts = lambda out: re.search(r"\d+ models .*? records", out).group(0)
-    print(f"default study, fresh (train + evaluate + report): {first:6.1f} s   [{counts(out1)}]")
+    name = next((o.split("=", 1)[1] for o in overrides if o.startswith("study=")), "default")
+    print(f"{name} study, fresh (train + evaluate + report): {first:6.1f} s   [{counts(out1)}]")
     print(f"same study again (robstudy run):                  {second:6.1f} s   [{counts(out2)}]")
     reused = re.search(r"trained 0, loaded 0, evaluated 0", out2) is not None
     print(f"second run reused every stored result: {reused}")
-    print(f"target: fresh <= 300 s -> {'met' if first <= 300 else 'MISSED'}")
+    # issue 17: Fashion-MNIST (60,000 + 10,000 images, 12 models) end to end within 15 minutes; the default study 5.
+    target = 900 if any(o.startswith("study=fashion") for o in overrides) else 300
+    print(f"target: fresh <= {target} s -> {'met' if first <= target else 'MISSED'}")

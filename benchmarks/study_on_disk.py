@@ -7,7 +7,7 @@ throughput: timm `resnet18` (10 outputs, random weights saved to a safetensors f
 evaluated by the engine (`evaluate_test_sets`: JPEG decode, resize 96 -> 64 px and crop in `--workers` DataLoader
 workers, uint8 to float on the device, normalisation inside the loaded model, forward, streaming metrics, the eval
 record written) on the clean setting of a class folder of 96-px JPEGs, against the same model's bare forward on
-pre-decoded, pre-normalised 64-px tensors, same batch size, same torch threads. Best of `--rounds` for both.
+pre-decoded, pre-normalised 64-px tensors, same batch size, same torch threads. Best of `--rounds` for both, the rounds interleaved.
 
 memory: `run_study` in a fresh subprocess per folder, the folder as the study's ID test set (`data.kind: image_folder`),
 the `--corruptions` on top at one severity, a small pretrained zoo entry (timm's `test_resnet` with random weights,
@@ -71,13 +71,13 @@ def throughput(args):
         with tempfile.TemporaryDirectory(dir=work) as d:
             evaluate_test_sets(ResultsStore(d), [ts], settings, {"m": lm}, {"m": [sid]}, "cpu", StudyRun(None, Path(d)),
                                progress=False, batch_size=args.batch, workers=args.workers, preps={"m": lm.preprocess})
-    res = {}
-    for name, fn in (("bare", bare), ("engine", engine)):
-        fn()   # warm-up
-        best = float("inf")
-        for _ in range(args.rounds):
-            t0 = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t0)
-        res[name] = len(xn) / best
+    # rounds interleaved (bare, engine, bare, ...), best of each: this VM's speed drifts by 20-30% over minutes
+    fns, best = {"bare": bare, "engine": engine}, {"bare": float("inf"), "engine": float("inf")}
+    for fn in fns.values(): fn()   # warm-up
+    for _ in range(args.rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter(); fn(); best[name] = min(best[name], time.perf_counter() - t0)
+    res = {name: len(xn) / t for name, t in best.items()}
     print(json.dumps({"figure": "engine (JPEG decode in workers, preprocess, forward, metrics, record) vs bare forward",
                       "model": "timm resnet18, random weights, 10 outputs", "size_px": 64, "images": len(xn), "batch": args.batch,
                       "workers": args.workers, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),

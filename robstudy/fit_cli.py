@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,15 +20,15 @@ from .ingest import FORMATS, ingest
 from .tables import Tables
 
 # %% auto 0
-__all__ = ['fit_parser', 'load_any_table', 'fit_command']
+__all__ = ['fit_parser', 'load_any_table', 'setting_names', 'fit_command']
 
 # %% ../nbs/10a_fit_cli.ipynb
 def fit_parser() -> argparse.ArgumentParser:
     "The argument parser of `robstudy fit`."
     p = argparse.ArgumentParser(prog="robstudy fit", description="Fit the linear trend of OOD vs ID accuracy and print each model's effective robustness.")
     p.add_argument("table", help="a tables folder (models/settings/evals.parquet), a folder holding one in tables/, or a published results file/folder")
-    p.add_argument("--x", required=True, help="setting id of the ID axis (e.g. val)")
-    p.add_argument("--y", required=True, action="append", help="setting id of the OOD axis; repeat to pool several")
+    p.add_argument("--x", required=True, help="setting of the ID axis: its id (e.g. val), or for a study its name (e.g. clean)")
+    p.add_argument("--y", required=True, action="append", help="setting of the OOD axis, by id or name (e.g. gaussian_noise@3); repeat to pool several")
     p.add_argument("--format", default=None, help="format of TABLE for robstudy.ingest.ingest (default: a tables folder)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="reader option, e.g. --opt scale=percent --opt model_types=model_types.csv")
@@ -71,11 +72,29 @@ def _read_meta(path) -> pd.DataFrame:
         meta = meta.rename(columns={"model": "model_id"})
     return meta.drop_duplicates("model_id")
 
+def setting_names(settings: pd.DataFrame  # a settings table (setting_id, shift, severity, test_set, ...)
+                 ) -> dict:
+    "Readable name -> setting id for a study's settings: `clean`, `gaussian_noise@3`; `TEST_SET:...` when several test sets."
+    if "shift" not in settings or "severity" not in settings: return {}
+    sets = settings["test_set"].nunique() if "test_set" in settings else 1
+    def name(r):
+        sev = pd.to_numeric(r.get("severity"), errors="coerce")
+        s = str(r["shift"]) if pd.isna(sev) or sev == 0 else f"{r['shift']}@{sev:g}"
+        return f"{r['test_set']}:{s}" if sets > 1 else s
+    names = [name(r) for r in settings.to_dict("records")]
+    counts = pd.Series(names).value_counts()
+    hashed = lambda sid: re.fullmatch(r"[0-9a-f]{12}", str(sid)) is not None   # a study's ids; published tables' ids are names already
+    return {n: sid for n, sid in zip(names, settings.setting_id) if counts[n] == 1 and hashed(sid) and n not in set(settings.setting_id)}
+
 def _check_settings(tables: Tables, a):
-    "--x and every --y name a setting of the table."
-    ids = list(tables.settings.setting_id)
-    for flag, sid in [("--x", a.x), *[("--y", y) for y in a.y]]:
-        if sid not in ids: raise ValueError(f"unknown setting {sid!r} ({flag}); expected one of {ids}")
+    "--x and every --y name a setting of the table, by id or by readable name (`clean`, `gaussian_noise@3`); names become ids."
+    ids, names = list(tables.settings.setting_id), setting_names(tables.settings)
+    def resolve(flag, s):
+        if s in ids: return s
+        if s in names: return names[s]
+        named = set(names.values())
+        raise ValueError(f"unknown setting {s!r} ({flag}); expected one of {list(names) + [i for i in ids if i not in named]}")
+    a.x, a.y = resolve("--x", a.x), [resolve("--y", y) for y in a.y]
 
 def fit_command(argv: list,                # the arguments after `robstudy fit`
                 raise_errors: bool = False # a mistake raises (for the `robstudy` command to word), else it is printed with exit 2

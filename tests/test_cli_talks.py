@@ -194,3 +194,21 @@ def test_command_help_names_robstudy(capsys):
         assert out.startswith(f"usage: robstudy {command}") and "Hydra" not in out and "ROBSTUDY_DEBUG=1" in out, out
         assert max(map(len, out.splitlines())) <= 100
         for name in ("digits_spurious", "tiny", "slurm", "zoo.seeds", "report.notebooks", "study.baseline"): assert name in out
+
+
+def test_fit_takes_a_studys_setting_names(shared_study, capsys):
+    "A study's settings are hashes; `robstudy fit` also takes their names (`clean`, `rotation@3`): the same fit as by id."
+    import json
+    from robstudy.tables import Tables
+    study = shared_study["dir"] / "runs/digits"
+    s = Tables.load(study / "tables").settings
+    clean = s.setting_id[s["shift"].eq("clean")].item()
+    rot3 = s.setting_id[s["shift"].eq("rotation") & s.severity.eq(3)].item()
+    fits = []
+    for x, y in [(clean, rot3), ("clean", "rotation@3")]:
+        assert cli.main(["fit", str(study), "--x", x, "--y", y, "--json"]) == 0
+        fits.append(json.loads(capsys.readouterr().out))
+    assert fits[0] == fits[1] and fits[1]["x"] == clean and fits[1]["y"] == [rot3]
+    assert cli.main(["fit", str(study), "--x", "clean", "--y", "rotaton@3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown setting 'rotaton@3' (--y)" in err and "'gaussian_noise@1'" in err and err.endswith("did you mean 'rotation@3'?\n"), err
