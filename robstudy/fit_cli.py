@@ -74,13 +74,14 @@ def _read_meta(path) -> pd.DataFrame:
 
 def setting_names(settings: pd.DataFrame  # a settings table (setting_id, shift, severity, test_set, ...)
                  ) -> dict:
-    "Readable name -> setting id for a study's settings: `clean`, `gaussian_noise@3`; `TEST_SET:...` when several test sets."
-    if "shift" not in settings or "severity" not in settings: return {}
-    sets = settings["test_set"].nunique() if "test_set" in settings else 1
+    "Readable name -> setting id for a study's settings: `clean`, `gaussian_noise@3` on the ID test set, `DATASET:clean`, `DATASET:shift@3` on the others (and on paired ID settings, `digits-on-mnist-classes:clean`)."
+    if not {"shift", "severity", "dataset"} <= set(settings.columns): return {}
+    ids = settings.loc[settings["role"].eq("id"), "dataset"] if "role" in settings else settings["dataset"].iloc[:1]
+    id_set = ids.iloc[0] if len(ids) else None
     def name(r):
         sev = pd.to_numeric(r.get("severity"), errors="coerce")
         s = str(r["shift"]) if pd.isna(sev) or sev == 0 else f"{r['shift']}@{sev:g}"
-        return f"{r['test_set']}:{s}" if sets > 1 else s
+        return s if r["dataset"] == id_set else f"{r['dataset']}:{s}"
     names = [name(r) for r in settings.to_dict("records")]
     counts = pd.Series(names).value_counts()
     hashed = lambda sid: re.fullmatch(r"[0-9a-f]{12}", str(sid)) is not None   # a study's ids; published tables' ids are names already

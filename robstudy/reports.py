@@ -37,13 +37,14 @@ from .store import _pid_alive, _process_start
 
 # %% auto 0
 __all__ = ['PROVENANCE_PACKAGES', 'NOTEBOOK_FOLDERS', 'MATHML_NS', 'MATHML_ELEMENTS', 'MATHML_ATTRIBUTES', 'SAFE_DATA_URLS',
-           'TEMPLATES', 'RUNNER_KEYS', 'STUDY_KEYS', 'IGNORED_KEYS', 'DOCS_SKIP_FLAGS', 'DOCS_SECTIONS', 'git_commit',
-           'package_versions', 'provenance', 'provenance_markdown', 'notebooks_dir', 'reports_dir', 'report_notebook',
-           'check_parameters', 'latex_to_mathml', 'MathMLRenderer', 'DollarMathInlineParser', 'markdown_to_html',
-           'markdown_text', 'content_security_policy', 'trusted_scripts', 'OfflineHTMLExporter', 'render_html',
-           'content_hash', 'source_hash', 'report_inputs', 'relative_paths', 'machine_paths', 'shorten_paths',
-           'page_notebook', 'config_differences', 'tables_provenance', 'provenance_html', 'kernel_config', 'run_report',
-           'report_status', 'write_index', 'notebook_title', 'docs_notebook', 'execute_notebook', 'build_docs']
+           'TEMPLATES', 'RUNNER_KEYS', 'STUDY_KEYS', 'IGNORED_KEYS', 'KERNEL_ARGUMENTS', 'DOCS_SKIP_FLAGS',
+           'DOCS_SECTIONS', 'git_commit', 'package_versions', 'provenance', 'provenance_markdown', 'notebooks_dir',
+           'reports_dir', 'report_notebook', 'check_parameters', 'latex_to_mathml', 'MathMLRenderer',
+           'DollarMathInlineParser', 'markdown_to_html', 'markdown_text', 'content_security_policy', 'trusted_scripts',
+           'OfflineHTMLExporter', 'render_html', 'content_hash', 'source_hash', 'report_inputs', 'relative_paths',
+           'machine_paths', 'shorten_paths', 'page_notebook', 'config_differences', 'tables_provenance',
+           'provenance_html', 'kernel_config', 'run_report', 'report_status', 'write_index', 'notebook_title',
+           'docs_notebook', 'execute_notebook', 'build_docs']
 
 # %% ../nbs/09_reports.ipynb
 PROVENANCE_PACKAGES = ("robstudy", "torch", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "seaborn",
@@ -488,6 +489,11 @@ def kernel_config():
     if "transport_encryption" not in KernelManager.class_traits() or not zmq.has("curve"): return Config()
     return Config({"KernelManager": {"transport_encryption": "auto"}})   # 'auto': keys for kernels that declare curve
 
+# the kernels' own log lines stay off the user's terminal: jupyter_client interrupts (SIGINT) every kernel it shuts down,
+# and a kernel caught inside a message handler logs "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." to the
+# stderr it shares with robstudy. A cell's errors still reach the notebook; a kernel that dies still fails the report.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
 # %% ../nbs/09_reports.ipynb
 def _this_process() -> dict:
     "Who is rendering: host, pid and the process's start (so that a reused pid is not taken for it)."
@@ -538,7 +544,8 @@ def run_report(name: str,                 # report notebook name (nbs/reports/<n
         # the kernel starts in out_dir (nbclient's resources path), not papermill's cwd=, which changes this whole
         # process's folder for the run: two reports rendered at once from threads would write into each other's
         pm.execute_notebook(str(nb), str(running), parameters=given, kernel_name=kernel, execution_timeout=timeout,
-                            progress_bar=False, resources={"metadata": {"path": str(out_dir.resolve())}}, config=kernel_config())
+                            progress_bar=False, resources={"metadata": {"path": str(out_dir.resolve())}}, config=kernel_config(),
+                            extra_arguments=KERNEL_ARGUMENTS)
         os.replace(running, out_dir/f"{name}.ipynb")
         banner, closing = provenance_html(record, out_dir)
         page = page_notebook(nbformat.read(out_dir/f"{name}.ipynb", 4), machine_paths(out_dir, [study_dir] if tables else []))

@@ -3,6 +3,7 @@ allowed, with exit status 2, no traceback and nothing written; a bug still shows
 readable in 100 columns; help names robstudy; `--yes` lets a zoo past the large-zoo guard; a missing file is a mistake too."""
 import re
 
+import pandas as pd
 import pytest
 
 from conftest import run_robstudy
@@ -212,3 +213,14 @@ def test_fit_takes_a_studys_setting_names(shared_study, capsys):
     assert cli.main(["fit", str(study), "--x", "clean", "--y", "rotaton@3"]) == 2
     err = capsys.readouterr().err
     assert "unknown setting 'rotaton@3' (--y)" in err and "'gaussian_noise@1'" in err and err.endswith("did you mean 'rotation@3'?\n"), err
+
+
+def test_setting_names_of_several_test_sets():
+    "Bare names on the ID test set, `DATASET:` before the others' and a paired ID setting's; ids that are names stay as they are."
+    from robstudy.fit_cli import setting_names
+    rows = [("a0", "digits", "clean", 0, "id"), ("a1", "digits", "rotation", 3, "ood"), ("a2", "mnist", "clean", 0, "ood"),
+            ("a3", "mnist", "rotation", 3, "ood"), ("a4", "digits-on-mnist-classes", "clean", 0, "id")]
+    s = pd.DataFrame([(f"{sid:0>12}", *r) for sid, *r in rows], columns=["setting_id", "dataset", "shift", "severity", "role"])
+    assert setting_names(s) == {"clean": "0000000000a0", "rotation@3": "0000000000a1", "mnist:clean": "0000000000a2",
+                                "mnist:rotation@3": "0000000000a3", "digits-on-mnist-classes:clean": "0000000000a4"}
+    assert setting_names(s.assign(setting_id=["val", "r", "v2", "v2r", "valsub"])) == {}   # published tables: their ids are names
