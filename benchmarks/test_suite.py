@@ -8,6 +8,7 @@ Run: .venv/bin/python benchmarks/test_suite.py [--fast-only]
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +22,9 @@ if "--fast-only" in sys.argv: parts.pop("pytest (slow)")
 env, times = {**os.environ, "OMP_NUM_THREADS": "1"}, {}
 for name, cmd in parts.items():
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory() as scratch:   # as the Makefile: the chapters' scratch folders go under a TMPDIR removed after
+        r = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
+                           env={**env, "TMPDIR": scratch} if name == "nbdev_test" else env)
     if name == "nbdev_test":   # as the Makefile: pytest skips the notebooks nbdev_test passed
         env["ROBSTUDY_NBDEV_TESTED"] = "1" if r.returncode == 0 else "0"
     times[name] = dt = time.perf_counter() - t0

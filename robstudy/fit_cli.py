@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -78,14 +77,12 @@ def setting_names(settings: pd.DataFrame  # a settings table (setting_id, shift,
     if not {"shift", "severity", "dataset"} <= set(settings.columns): return {}
     ids = settings.loc[settings["role"].eq("id"), "dataset"] if "role" in settings else settings["dataset"].iloc[:1]
     id_set = ids.iloc[0] if len(ids) else None
-    def name(r):
-        sev = pd.to_numeric(r.get("severity"), errors="coerce")
-        s = str(r["shift"]) if pd.isna(sev) or sev == 0 else f"{r['shift']}@{sev:g}"
-        return s if r["dataset"] == id_set else f"{r['dataset']}:{s}"
-    names = [name(r) for r in settings.to_dict("records")]
-    counts = pd.Series(names).value_counts()
-    hashed = lambda sid: re.fullmatch(r"[0-9a-f]{12}", str(sid)) is not None   # a study's ids; published tables' ids are names already
-    return {n: sid for n, sid in zip(names, settings.setting_id) if counts[n] == 1 and hashed(sid) and n not in set(settings.setting_id)}
+    shift, sev, sid = settings["shift"].astype(str), pd.to_numeric(settings["severity"], errors="coerce"), settings["setting_id"].astype(str)
+    names = shift.where(sev.isna() | sev.eq(0), shift + "@" + sev.map("{:g}".format))
+    names = names.where(settings["dataset"].eq(id_set), settings["dataset"].astype(str) + ":" + names)
+    # only a study's hashed ids get names (published tables' ids are names already), and only names that are unambiguous
+    keep = sid.str.fullmatch(r"[0-9a-f]{12}") & ~names.duplicated(keep=False) & ~names.isin(sid)
+    return dict(zip(names[keep], settings["setting_id"][keep]))
 
 def _check_settings(tables: Tables, a):
     "--x and every --y name a setting of the table, by id or by readable name (`clean`, `gaussian_noise@3`); names become ids."

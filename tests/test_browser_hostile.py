@@ -10,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, Page
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-def page(tmp_path):
-    p = Page(tmp_path / "profile")
-    yield p
-    p.close()
+from test_browser import page, pytestmark  # noqa: F401  (its Chromium tab fixture, and its skip when Chromium is absent)
 
 
 # each would mark the page (data-pwned) if it ran, and each would add an element or attribute if it were not escaped
